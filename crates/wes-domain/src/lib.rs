@@ -1,0 +1,32 @@
+//! The pure domain of the hub. No IO, no async: typed ids, master data, validation of movements and
+//! releases, the ledger effect of a movement and the idempotency decision. Adapters (Kafka, SQL,
+//! HTTP) call into this crate; it never calls out.
+
+pub mod ids;
+pub mod fields;
+pub mod idempotency;
+pub mod masterdata;
+pub mod movement;
+pub mod release;
+pub mod rejection;
+
+pub use ids::*;
+pub use rejection::{Rejection, RejectionKind};
+
+/// Milliseconds since the Unix epoch, UTC. Every timestamp in events and read models uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub struct UtcMillis(pub i64);
+
+impl UtcMillis {
+    pub fn parse_rfc3339(text: &str) -> Option<UtcMillis> {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| UtcMillis(t.timestamp_millis()))
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        chrono::DateTime::from_timestamp_millis(self.0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    }
+}

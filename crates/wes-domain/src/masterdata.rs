@@ -1,0 +1,182 @@
+//! Master data: warehouses, SKUs, locations and the partner registry, plus the in-memory snapshot
+//! that validation reads (built by the adapters from the master-data projection).
+
+use crate::ids::*;
+use crate::rejection::Rejection;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warehouse {
+    pub warehouse_id: WarehouseId,
+    pub name: String,
+}
+
+/// How a SKU is tracked: decides whether movements must carry a lot or a serial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Tracking {
+    None,
+    Lot,
+    Serial,
+}
+
+impl Tracking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tracking::None => "NONE",
+            Tracking::Lot => "LOT",
+            Tracking::Serial => "SERIAL",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Tracking> {
+        match text {
+            "NONE" => Some(Tracking::None),
+            "LOT" => Some(Tracking::Lot),
+            "SERIAL" => Some(Tracking::Serial),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sku {
+    pub sku: SkuCode,
+    /// Base unit of measure (`EA`, `CS`, …). Movements must use it; the hub never converts.
+    pub base_uom: String,
+    pub tracking: Tracking,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub warehouse_id: WarehouseId,
+    pub location: LocationCode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PartnerRole {
+    /// An executor (WES) posting realtime and confirmation events for its warehouses.
+    Executor,
+    /// Planner-internal administration: master data, releases, projections.
+    Admin,
+}
+
+impl PartnerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartnerRole::Executor => "EXECUTOR",
+            PartnerRole::Admin => "ADMIN",
+        }
+    }
+    pub fn parse(text: &str) -> Option<PartnerRole> {
+        match text {
+            "EXECUTOR" => Some(PartnerRole::Executor),
+            "ADMIN" => Some(PartnerRole::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A partner of the registry. API keys are kept only as SHA-256 hex digests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    pub partner_id: PartnerId,
+    pub role: PartnerRole,
+    pub allowed_warehouses: BTreeSet<WarehouseId>,
+    pub api_key_sha256: BTreeSet<String>,
+}
+
+impl Partner {
+    pub fn may_act_for(&self, warehouse: &WarehouseId) -> bool {
+        self.allowed_warehouses.contains(warehouse)
+    }
+}
+
+/// SHA-256 hex digest of an API key: what the registry stores and compares.
+pub fn api_key_digest(raw_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(raw_key.as_bytes()))
+}
+
+/// Everything validation needs, indexed for lookups on the request path.
+#[derive(Debug, Clone, Default)]
+pub struct MasterData {
+    pub warehouses: HashMap<WarehouseId, Warehouse>,
+    pub skus: HashMap<SkuCode, Sku>,
+    pub locations: HashMap<WarehouseId, BTreeSet<LocationCode>>,
+    pub partners: HashMap<PartnerId, Partner>,
+    partner_by_key: HashMap<String, PartnerId>,
+}
+
+impl MasterData {
+    pub fn new(
+        warehouses: Vec<Warehouse>,
+        skus: Vec<Sku>,
+        locations: Vec<Location>,
+        partners: Vec<Partner>,
+    ) -> Self {
+        let mut md = MasterData::default();
+        for w in warehouses {
+            md.warehouses.insert(w.warehouse_id.clone(), w);
+        }
+        for s in skus {
+            md.skus.insert(s.sku.clone(), s);
+        }
+        for l in locations {
+            md.locations.entry(l.warehouse_id).or_default().insert(l.location);
+        }
+        for p in partners {
+            for digest in &p.api_key_sha256 {
+                md.partner_by_key.insert(digest.clone(), p.partner_id.clone());
+            }
+            md.partners.insert(p.partner_id.clone(), p);
+        }
+        md
+    }
+
+    /// The partner holding this raw API key, if any.
+    pub fn partner_for_key(&self, raw_key: &str) -> Option<&Partner> {
+        let digest = api_key_digest(raw_key);
+        self.partner_by_key.get(&digest).and_then(|id| self.partners.get(id))
+    }
+
+    pub fn location_exists(&self, warehouse: &WarehouseId, location: &LocationCode) -> bool {
+        self.locations.get(warehouse).is_some_and(|set| set.contains(location))
+    }
+
+    pub fn require_location(
+        &self,
+        field: &str,
+        warehouse: &WarehouseId,
+        location: &LocationCode,
+    ) -> Result<(), Rejection> {
+        if self.location_exists(warehouse, location) {
+            Ok(())
+        } else {
+            Err(Rejection::unprocessable(
+                field,
+                format!("unknown location {location} in warehouse {warehouse}"),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partner_is_found_by_raw_key_through_its_digest() {
+        let partner = Partner {
+            partner_id: PartnerId::parse("WH-1/Acme").unwrap(),
+            role: PartnerRole::Executor,
+            allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
+            api_key_sha256: [api_key_digest("secret-key")].into(),
+        };
+        let md = MasterData::new(vec![], vec![], vec![], vec![partner.clone()]);
+        assert_eq!(md.partner_for_key("secret-key"), Some(&partner));
+        assert_eq!(md.partner_for_key("other-key"), None);
+    }
+}

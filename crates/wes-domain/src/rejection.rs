@@ -1,0 +1,28 @@
+//! Why the domain refused an input. Adapters map the kind onto a transport status (HTTP 400/422).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RejectionKind {
+    /// Structurally wrong: not the right JSON type, a required field missing, an unknown enum value.
+    Malformed,
+    /// Well formed but not acceptable: unknown SKU or location, wrong UoM, bad quantity.
+    Unprocessable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    /// JSON-pointer-like path of the offending field (`/qty`), empty for the whole document.
+    pub field: String,
+    pub detail: String,
+}
+
+impl Rejection {
+    pub fn malformed(field: &str, detail: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::Malformed, field: field.to_owned(), detail: detail.into() }
+    }
+    pub fn unprocessable(field: &str, detail: impl Into<String>) -> Self {
+        Self { kind: RejectionKind::Unprocessable, field: field.to_owned(), detail: detail.into() }
+    }
+}

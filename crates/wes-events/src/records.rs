@@ -1,0 +1,558 @@
+//! Wire records, one per schema file, and their explicit conversions to domain types.
+
+use crate::catalog::topics;
+use crate::EventsError;
+use apache_avro::types::Value as AvroValue;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
+use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
+use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
+use wes_domain::*;
+
+fn invalid(field: &'static str, value: &str) -> EventsError {
+    EventsError::InvalidField { field, value: value.to_owned() }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRefRecord {
+    #[serde(rename = "type")]
+    pub doc_type: String,
+    pub id: String,
+    pub line_no: Option<i64>,
+}
+
+impl DocumentRefRecord {
+    fn from_domain(d: &DocumentRef) -> Self {
+        Self { doc_type: d.doc_type.as_str().into(), id: d.id.clone(), line_no: d.line_no }
+    }
+    pub fn to_domain(&self) -> Result<DocumentRef, EventsError> {
+        Ok(DocumentRef {
+            doc_type: DocumentType::parse(&self.doc_type).ok_or_else(|| invalid("document_ref.type", &self.doc_type))?,
+            id: self.id.clone(),
+            line_no: self.line_no,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActorRecord {
+    pub kind: String,
+    pub id: String,
+}
+
+/// `io.wes.v1.MovementRecorded` on `wes.realtime.movements.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovementRecorded {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub payload_sha256: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub kind: String,
+    pub sku: String,
+    pub qty: i64,
+    pub uom: String,
+    pub from_location: Option<String>,
+    pub to_location: Option<String>,
+    pub lot: Option<String>,
+    pub serial: Option<String>,
+    pub document_ref: Option<DocumentRefRecord>,
+    pub occurred_at: i64,
+    pub actor: Option<ActorRecord>,
+}
+
+impl MovementRecorded {
+    pub fn from_domain(m: &Movement, partner: &PartnerId, payload_sha256: String, recorded_at: UtcMillis) -> Self {
+        let event_id = wes_domain::idempotency::event_id("movement", partner.as_str(), m.correlation_id.as_str());
+        Self {
+            event_id: event_id.to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: partner.to_string(),
+            correlation_id: m.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: m.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&m.warehouse_id).to_string(),
+            kind: m.kind.as_str().into(),
+            sku: m.sku.to_string(),
+            qty: m.qty,
+            uom: m.uom.clone(),
+            from_location: m.from_location.as_ref().map(ToString::to_string),
+            to_location: m.to_location.as_ref().map(ToString::to_string),
+            lot: m.lot.clone(),
+            serial: m.serial.clone(),
+            document_ref: m.document_ref.as_ref().map(DocumentRefRecord::from_domain),
+            occurred_at: m.occurred_at.0,
+            actor: m.actor.as_ref().map(|a| ActorRecord { kind: a.kind.as_str().into(), id: a.id.clone() }),
+        }
+    }
+
+    pub fn movement_kind(&self) -> Result<MovementKind, EventsError> {
+        MovementKind::parse(&self.kind).ok_or_else(|| invalid("kind", &self.kind))
+    }
+
+    pub fn to_domain(&self) -> Result<Movement, EventsError> {
+        Ok(Movement {
+            correlation_id: CorrelationId::from_trusted(&self.correlation_id),
+            kind: self.movement_kind()?,
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            sku: SkuCode::from_trusted(&self.sku),
+            qty: self.qty,
+            uom: self.uom.clone(),
+            from_location: self.from_location.as_deref().map(LocationCode::from_trusted),
+            to_location: self.to_location.as_deref().map(LocationCode::from_trusted),
+            lot: self.lot.clone(),
+            serial: self.serial.clone(),
+            document_ref: self.document_ref.as_ref().map(DocumentRefRecord::to_domain).transpose()?,
+            occurred_at: UtcMillis(self.occurred_at),
+            actor: self
+                .actor
+                .as_ref()
+                .map(|a| {
+                    Ok::<_, EventsError>(Actor {
+                        kind: ActorKind::parse(&a.kind).ok_or_else(|| invalid("actor.kind", &a.kind))?,
+                        id: a.id.clone(),
+                    })
+                })
+                .transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BomDeltaRecord {
+    pub sku: String,
+    pub qty: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub op_id: String,
+    pub kind: String,
+    pub sku: Option<String>,
+    pub qty: Option<i64>,
+    pub uom: Option<String>,
+    pub from_location: Option<String>,
+    pub to_location: Option<String>,
+    pub carton: Option<String>,
+    pub dock: Option<String>,
+    pub expected_duration_seconds: Option<i64>,
+    pub expected_cost: Option<f64>,
+    pub bom_deltas: Vec<BomDeltaRecord>,
+    pub skills: Vec<String>,
+    pub resources: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRecord {
+    pub operations: Vec<OperationRecord>,
+    pub expected_duration_seconds: Option<i64>,
+    pub requirements: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectedLineRecord {
+    pub line_no: i64,
+    pub sku: String,
+    pub qty: i64,
+    pub lot: Option<String>,
+}
+
+/// `io.wes.v1.DispatchEvent` on `wms-wes.dispatch.events.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchEvent {
+    pub event_id: String,
+    pub kind: String,
+    pub correlation_id: String,
+    pub planner_id: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub document_ref: DocumentRefRecord,
+    pub routing: RoutingRecord,
+    pub lines: Vec<ExpectedLineRecord>,
+    pub released_at: i64,
+    pub priority: i32,
+    pub cancelled_correlation_id: Option<String>,
+}
+
+impl DispatchEvent {
+    pub fn from_domain(r: &Release) -> Self {
+        let event_id = wes_domain::idempotency::event_id("dispatch", r.planner_id.as_str(), r.correlation_id.as_str());
+        let op = |o: &Operation| OperationRecord {
+            op_id: o.op_id.clone(),
+            kind: o.kind.clone(),
+            sku: o.sku.as_ref().map(ToString::to_string),
+            qty: o.qty,
+            uom: o.uom.clone(),
+            from_location: o.from_location.as_ref().map(ToString::to_string),
+            to_location: o.to_location.as_ref().map(ToString::to_string),
+            carton: o.carton.clone(),
+            dock: o.dock.clone(),
+            expected_duration_seconds: o.expected_duration_seconds,
+            expected_cost: o.expected_cost,
+            bom_deltas: o.bom_deltas.iter().map(|d| BomDeltaRecord { sku: d.sku.to_string(), qty: d.qty }).collect(),
+            skills: o.skills.clone(),
+            resources: o.resources.clone(),
+            attributes: o.attributes.clone(),
+        };
+        Self {
+            event_id: event_id.to_string(),
+            kind: r.kind.as_str().into(),
+            correlation_id: r.correlation_id.to_string(),
+            planner_id: r.planner_id.to_string(),
+            warehouse_id: r.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&r.warehouse_id).to_string(),
+            document_ref: DocumentRefRecord::from_domain(&r.document_ref),
+            routing: RoutingRecord {
+                operations: r.routing.operations.iter().map(op).collect(),
+                expected_duration_seconds: r.routing.expected_duration_seconds,
+                requirements: r.routing.requirements.clone(),
+            },
+            lines: r
+                .lines
+                .iter()
+                .map(|l| ExpectedLineRecord { line_no: l.line_no, sku: l.sku.to_string(), qty: l.qty, lot: l.lot.clone() })
+                .collect(),
+            released_at: r.released_at.0,
+            priority: r.priority,
+            cancelled_correlation_id: r.cancelled_correlation_id.as_ref().map(ToString::to_string),
+        }
+    }
+
+    pub fn to_domain(&self) -> Result<Release, EventsError> {
+        let op = |o: &OperationRecord| Operation {
+            op_id: o.op_id.clone(),
+            kind: o.kind.clone(),
+            sku: o.sku.as_deref().map(SkuCode::from_trusted),
+            qty: o.qty,
+            uom: o.uom.clone(),
+            from_location: o.from_location.as_deref().map(LocationCode::from_trusted),
+            to_location: o.to_location.as_deref().map(LocationCode::from_trusted),
+            carton: o.carton.clone(),
+            dock: o.dock.clone(),
+            expected_duration_seconds: o.expected_duration_seconds,
+            expected_cost: o.expected_cost,
+            bom_deltas: o.bom_deltas.iter().map(|d| BomDelta { sku: SkuCode::from_trusted(&d.sku), qty: d.qty }).collect(),
+            skills: o.skills.clone(),
+            resources: o.resources.clone(),
+            attributes: o.attributes.clone(),
+        };
+        Ok(Release {
+            kind: ReleaseKind::parse(&self.kind).ok_or_else(|| invalid("kind", &self.kind))?,
+            correlation_id: CorrelationId::from_trusted(&self.correlation_id),
+            planner_id: PlannerId::from_trusted(&self.planner_id),
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            document_ref: self.document_ref.to_domain()?,
+            routing: Routing {
+                operations: self.routing.operations.iter().map(op).collect(),
+                expected_duration_seconds: self.routing.expected_duration_seconds,
+                requirements: self.routing.requirements.clone(),
+            },
+            lines: self
+                .lines
+                .iter()
+                .map(|l| ExpectedLine { line_no: l.line_no, sku: SkuCode::from_trusted(&l.sku), qty: l.qty, lot: l.lot.clone() })
+                .collect(),
+            released_at: UtcMillis(self.released_at),
+            priority: self.priority,
+            cancelled_correlation_id: self.cancelled_correlation_id.as_deref().map(CorrelationId::from_trusted),
+        })
+    }
+}
+
+/// `io.wes.v1.WarehouseUpserted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarehouseUpserted {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub name: String,
+}
+
+/// `io.wes.v1.SkuUpserted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkuUpserted {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub sku: String,
+    pub base_uom: String,
+    pub tracking: String,
+    pub description: String,
+}
+
+/// `io.wes.v1.LocationUpserted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationUpserted {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub warehouse_id: String,
+    pub location: String,
+}
+
+/// `io.wes.v1.PartnerUpserted`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartnerUpserted {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub role: String,
+    pub allowed_warehouses: Vec<String>,
+    pub api_key_sha256: Vec<String>,
+}
+
+fn new_event_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl WarehouseUpserted {
+    pub fn from_domain(w: &Warehouse, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            warehouse_id: w.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
+            name: w.name.clone(),
+        }
+    }
+    pub fn to_domain(&self) -> Warehouse {
+        Warehouse { warehouse_id: WarehouseId::from_trusted(&self.warehouse_id), name: self.name.clone() }
+    }
+}
+
+impl SkuUpserted {
+    pub fn from_domain(s: &Sku, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            sku: s.sku.to_string(),
+            base_uom: s.base_uom.clone(),
+            tracking: s.tracking.as_str().into(),
+            description: s.description.clone(),
+        }
+    }
+    pub fn to_domain(&self) -> Result<Sku, EventsError> {
+        Ok(Sku {
+            sku: SkuCode::from_trusted(&self.sku),
+            base_uom: self.base_uom.clone(),
+            tracking: Tracking::parse(&self.tracking).ok_or_else(|| invalid("tracking", &self.tracking))?,
+            description: self.description.clone(),
+        })
+    }
+}
+
+impl LocationUpserted {
+    pub fn from_domain(l: &Location, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            warehouse_id: l.warehouse_id.to_string(),
+            location: l.location.to_string(),
+        }
+    }
+    pub fn to_domain(&self) -> Location {
+        Location { warehouse_id: WarehouseId::from_trusted(&self.warehouse_id), location: LocationCode::from_trusted(&self.location) }
+    }
+}
+
+impl PartnerUpserted {
+    pub fn from_domain(p: &Partner, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            partner_id: p.partner_id.to_string(),
+            role: p.role.as_str().into(),
+            allowed_warehouses: p.allowed_warehouses.iter().map(ToString::to_string).collect(),
+            api_key_sha256: p.api_key_sha256.iter().cloned().collect(),
+        }
+    }
+    pub fn to_domain(&self) -> Result<Partner, EventsError> {
+        Ok(Partner {
+            partner_id: PartnerId::from_trusted(&self.partner_id),
+            role: PartnerRole::parse(&self.role).ok_or_else(|| invalid("role", &self.role))?,
+            allowed_warehouses: self.allowed_warehouses.iter().map(WarehouseId::from_trusted).collect(),
+            api_key_sha256: self.api_key_sha256.iter().cloned().collect(),
+        })
+    }
+}
+
+/// Any record the hub reads back from the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Movement(MovementRecorded),
+    Dispatch(DispatchEvent),
+    Warehouse(WarehouseUpserted),
+    Sku(SkuUpserted),
+    Location(LocationUpserted),
+    Partner(PartnerUpserted),
+}
+
+impl Event {
+    /// Builds the typed record from a value decoded with the writer's schema (found by schema id).
+    pub fn from_avro(record_fullname: &str, value: &AvroValue) -> Result<Event, EventsError> {
+        let v = value;
+        Ok(match record_fullname {
+            "io.wes.v1.MovementRecorded" => Event::Movement(apache_avro::from_value(v)?),
+            "io.wes.v1.DispatchEvent" => Event::Dispatch(apache_avro::from_value(v)?),
+            "io.wes.v1.WarehouseUpserted" => Event::Warehouse(apache_avro::from_value(v)?),
+            "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
+            "io.wes.v1.LocationUpserted" => Event::Location(apache_avro::from_value(v)?),
+            "io.wes.v1.PartnerUpserted" => Event::Partner(apache_avro::from_value(v)?),
+            other => return Err(EventsError::UnknownRecord(other.to_owned())),
+        })
+    }
+
+    pub fn event_id(&self) -> &str {
+        match self {
+            Event::Movement(e) => &e.event_id,
+            Event::Dispatch(e) => &e.event_id,
+            Event::Warehouse(e) => &e.event_id,
+            Event::Sku(e) => &e.event_id,
+            Event::Location(e) => &e.event_id,
+            Event::Partner(e) => &e.event_id,
+        }
+    }
+}
+
+/// Where each record type is written and under which key.
+pub trait Routed: Serialize {
+    const TOPIC: &'static str;
+    fn key(&self) -> String;
+}
+
+impl Routed for MovementRecorded {
+    const TOPIC: &'static str = topics::MOVEMENTS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for DispatchEvent {
+    const TOPIC: &'static str = topics::DISPATCH;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for WarehouseUpserted {
+    const TOPIC: &'static str = topics::WAREHOUSES;
+    fn key(&self) -> String {
+        self.warehouse_id.clone()
+    }
+}
+impl Routed for SkuUpserted {
+    const TOPIC: &'static str = topics::SKUS;
+    fn key(&self) -> String {
+        self.sku.clone()
+    }
+}
+impl Routed for LocationUpserted {
+    const TOPIC: &'static str = topics::LOCATIONS;
+    fn key(&self) -> String {
+        format!("{}/{}", self.warehouse_id, self.location)
+    }
+}
+impl Routed for PartnerUpserted {
+    const TOPIC: &'static str = topics::PARTNERS;
+    fn key(&self) -> String {
+        self.partner_id.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Catalog;
+    use apache_avro::Schema;
+
+    fn round_trip<T: Routed + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(record: &T) {
+        let catalog = Catalog::embedded();
+        let schema = Schema::parse_str(&catalog.topic(T::TOPIC).unwrap().schema).unwrap();
+        let value = apache_avro::to_value(record).unwrap().resolve(&schema).unwrap();
+        let bytes = apache_avro::to_avro_datum(&schema, value).unwrap();
+        let back = apache_avro::from_avro_datum(&schema, &mut bytes.as_slice(), None).unwrap();
+        let fullname = match &schema {
+            Schema::Record(r) => r.name.fullname(None),
+            _ => unreachable!(),
+        };
+        let decoded: T = apache_avro::from_value(&back).unwrap();
+        assert_eq!(&decoded, record);
+        assert!(Event::from_avro(&fullname, &back).is_ok());
+    }
+
+    fn movement(qty: i64, lot: Option<String>, line_no: Option<i64>) -> MovementRecorded {
+        let m = Movement {
+            correlation_id: CorrelationId::parse("cid-201").unwrap(),
+            kind: MovementKind::Pick,
+            warehouse_id: WarehouseId::parse("WH-Tokyo-01").unwrap(),
+            sku: SkuCode::parse("SKU-1").unwrap(),
+            qty,
+            uom: "EA".into(),
+            from_location: LocationCode::parse("A.12.3.1"),
+            to_location: None,
+            lot,
+            serial: None,
+            document_ref: Some(DocumentRef { doc_type: DocumentType::Shipper, id: "SH-1".into(), line_no }),
+            occurred_at: UtcMillis(1_700_000_000_123),
+            actor: Some(Actor { kind: ActorKind::Robot, id: "R2".into() }),
+        };
+        MovementRecorded::from_domain(&m, &PartnerId::parse("WH-Tokyo-01/AcmeWES").unwrap(), "ab".into(), UtcMillis(5))
+    }
+
+    #[test]
+    fn every_record_round_trips_through_its_schema() {
+        round_trip(&movement(12, None, Some(1)));
+        let md = wes_domain::masterdata::MasterData::new(
+            vec![Warehouse { warehouse_id: WarehouseId::parse("WH-1").unwrap(), name: "x".into() }],
+            vec![Sku { sku: SkuCode::parse("S").unwrap(), base_uom: "EA".into(), tracking: Tracking::Lot, description: String::new() }],
+            vec![Location { warehouse_id: WarehouseId::parse("WH-1").unwrap(), location: LocationCode::parse("A").unwrap() }],
+            vec![],
+        );
+        let body = serde_json::json!({
+            "kind": "RECEIVER_EXPECTED", "warehouse_id": "WH-1", "document_ref": {"type": "RECEIVER", "id": "R-1"},
+            "routing": {"operations": [{"op_id": "1", "kind": "RECEIVE", "sku": "S", "qty": 3, "to_location": "A",
+                        "bom_deltas": [{"sku": "S", "qty": -1}], "skills": ["forklift"], "pallet": {"n": 1}}]},
+            "lines": [{"line_no": 1, "sku": "S", "qty": 3, "lot": "L1"}]
+        });
+        let release = wes_domain::release::validate_release(
+            &body,
+            &md,
+            wes_domain::release::ReleaseDefaults {
+                planner_id: PlannerId::parse("P").unwrap(),
+                correlation_id: CorrelationId::parse("c").unwrap(),
+                now: UtcMillis(9),
+            },
+            |_, _| false,
+        )
+        .unwrap();
+        assert_eq!(release.routing.operations[0].attributes["pallet"], "{\"n\":1}");
+        let dispatch = DispatchEvent::from_domain(&release);
+        round_trip(&dispatch);
+        assert_eq!(dispatch.to_domain().unwrap(), release);
+        let partner = Partner {
+            partner_id: PartnerId::parse("WH-1/A").unwrap(),
+            role: PartnerRole::Executor,
+            allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
+            api_key_sha256: ["00ff".to_string()].into(),
+        };
+        round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
+        round_trip(&WarehouseUpserted::from_domain(md.warehouses.values().next().unwrap(), UtcMillis(1)));
+        round_trip(&SkuUpserted::from_domain(md.skus.values().next().unwrap(), UtcMillis(1)));
+        round_trip(&LocationUpserted::from_domain(
+            &Location { warehouse_id: WarehouseId::parse("WH-1").unwrap(), location: LocationCode::parse("A").unwrap() },
+            UtcMillis(1),
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn movements_round_trip_for_any_quantity_lot_and_line(
+            qty in proptest::num::i64::ANY, lot in proptest::option::of("[A-Z0-9-]{1,20}"), line in proptest::option::of(1i64..100_000)
+        ) {
+            let record = movement(qty, lot, line);
+            round_trip(&record);
+            proptest::prop_assert_eq!(MovementRecorded::to_domain(&record).unwrap().qty, qty);
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! HTTP adapter (axum): the partner API under `/wes/v1/` and the planner-internal API under
+//! `/planner/v1/`. Handlers validate through `wes_domain`, append through `wes_kafka` and read
+//! projections through `wes_store`; they hold no state of their own.
+
+mod auth;
+mod context;
+mod health;
+mod ingest;
+pub mod masterdata;
+mod planner;
+pub mod problem;
+mod realtime;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use std::sync::Arc;
+use tokio::sync::watch;
+use wes_domain::masterdata::MasterData;
+use wes_domain::PlannerId;
+use wes_kafka::EventProducer;
+use wes_projector::Projector;
+use wes_store::Store;
+
+pub use context::trace_id_from_traceparent;
+pub use problem::ApiError;
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest request body accepted (413 above). Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Most items in one realtime array (413 above). Default 200.
+    pub max_batch_items: usize,
+    /// `planner_id` put on releases that do not name one.
+    pub planner_id: PlannerId,
+    pub bootstrap: String,
+    pub registry_url: String,
+}
+
+pub struct AppState {
+    pub store: Store,
+    pub producer: EventProducer,
+    pub projector: Arc<Projector>,
+    pub masterdata: watch::Receiver<Arc<MasterData>>,
+    pub settings: HttpSettings,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn masterdata(&self) -> Arc<MasterData> {
+        self.masterdata.borrow().clone()
+    }
+}
+
+pub type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    let max_body = state.settings.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/wes/v1/realtime/movements", post(realtime::movements))
+        .route("/planner/v1/releases", post(planner::post_releases).get(planner::get_releases))
+        .route("/planner/v1/ledger/balances", get(planner::balances))
+        .route("/planner/v1/ledger/movements", get(planner::movements))
+        .route("/planner/v1/projections", get(planner::projections))
+        .route("/planner/v1/projections/{name}/rebuild", post(planner::rebuild))
+        .route("/planner/v1/masterdata", get(masterdata::get_all).post(masterdata::post_bundle))
+        .route("/planner/v1/warehouses/{warehouse_id}", put(masterdata::put_warehouse))
+        .route("/planner/v1/skus/{sku}", put(masterdata::put_sku))
+        .route("/planner/v1/warehouses/{warehouse_id}/locations/{location}", put(masterdata::put_location))
+        .route("/planner/v1/partners/{partner_id}", put(masterdata::put_partner))
+        .route("/planner/v1/partners/{partner_id}/keys", post(masterdata::issue_key))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(context::panic_response))
+        .layer(axum::middleware::from_fn(context::request_context))
+        .with_state(state)
+}

@@ -1,0 +1,344 @@
+//! Registry state, rebuilt at start from the `_schemas` topic and appended to on every change.
+
+use crate::compat::{check, CompatibilityLevel};
+use apache_avro::Schema;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+pub const SCHEMAS_TOPIC: &str = "_schemas";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
+    #[error("schema is incompatible with the registered versions: {0:?}")]
+    Incompatible(Vec<String>),
+    #[error("subject {0} not found")]
+    SubjectNotFound(String),
+    #[error("version {1} of subject {0} not found")]
+    VersionNotFound(String, String),
+    #[error("schema {0} not found")]
+    SchemaNotFound(u32),
+    #[error("schema not registered under subject {0}")]
+    SchemaNotInSubject(String),
+    #[error("invalid compatibility level {0}")]
+    InvalidCompatibility(String),
+    #[error("no compatibility level set for subject {0}")]
+    NoSubjectConfig(String),
+    #[error("unsupported schema type {0}: this registry holds Avro schemas")]
+    UnsupportedType(String),
+    #[error("registry storage: {0}")]
+    Storage(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "keytype", rename_all = "UPPERCASE")]
+enum RecordKey {
+    Schema { subject: String, version: u32, magic: u32 },
+    Config { subject: Option<String>, magic: u32 },
+}
+
+#[derive(Serialize, Deserialize)]
+struct SchemaValue {
+    subject: String,
+    version: u32,
+    id: u32,
+    schema: String,
+    #[serde(default)]
+    deleted: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ConfigValue {
+    #[serde(rename = "compatibilityLevel")]
+    compatibility_level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub subject: String,
+    pub version: u32,
+    pub id: u32,
+    pub schema: String,
+}
+
+#[derive(Default)]
+struct State {
+    schemas: HashMap<u32, (String, Schema, String)>, // id -> (text, parsed, canonical form)
+    subjects: BTreeMap<String, Vec<(u32, u32)>>,      // subject -> [(version, id)]
+    global: Option<CompatibilityLevel>,
+    subject_levels: HashMap<String, CompatibilityLevel>,
+}
+
+impl State {
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
+        let Ok(key) = serde_json::from_slice::<RecordKey>(key) else { return };
+        match key {
+            RecordKey::Schema { subject, version, .. } => {
+                let versions = self.subjects.entry(subject.clone()).or_default();
+                versions.retain(|(v, _)| *v != version);
+                let Some(value) = value.and_then(|v| serde_json::from_slice::<SchemaValue>(v).ok()) else { return };
+                if value.deleted {
+                    return;
+                }
+                if let Ok(parsed) = Schema::parse_str(&value.schema) {
+                    let canonical = parsed.canonical_form();
+                    self.schemas.entry(value.id).or_insert((value.schema, parsed, canonical));
+                    versions.push((version, value.id));
+                    versions.sort();
+                }
+            }
+            RecordKey::Config { subject, .. } => {
+                let level = value
+                    .and_then(|v| serde_json::from_slice::<ConfigValue>(v).ok())
+                    .and_then(|c| CompatibilityLevel::parse(&c.compatibility_level));
+                match (subject, level) {
+                    (None, level) => self.global = level,
+                    (Some(s), Some(level)) => {
+                        self.subject_levels.insert(s, level);
+                    }
+                    (Some(s), None) => {
+                        self.subject_levels.remove(&s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_id(&self) -> u32 {
+        self.schemas.keys().max().map_or(1, |m| m + 1)
+    }
+
+    fn level(&self, subject: &str) -> CompatibilityLevel {
+        self.subject_levels.get(subject).copied().or(self.global).unwrap_or(CompatibilityLevel::Backward)
+    }
+
+    fn id_in_subject(&self, subject: &str, canonical: &str) -> Option<(u32, u32)> {
+        self.subjects
+            .get(subject)?
+            .iter()
+            .find(|(_, id)| self.schemas.get(id).is_some_and(|(_, _, c)| c == canonical))
+            .copied()
+    }
+}
+
+/// The registry. Reads are served from memory; writes are appended to `_schemas` first (acks=all)
+/// and applied once acknowledged, one at a time.
+pub struct Registry {
+    state: RwLock<State>,
+    write_lock: Mutex<()>,
+    producer: FutureProducer,
+}
+
+fn config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4").set("log_level", "3");
+    c
+}
+
+impl Registry {
+    /// Creates `_schemas` when missing and replays it.
+    pub async fn open(bootstrap: &str) -> Result<Arc<Registry>, RegistryError> {
+        let admin: AdminClient<DefaultClientContext> = config(bootstrap).create()?;
+        let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+        let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
+        for result in admin.create_topics([&topic], &options).await? {
+            match result {
+                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => return Err(RegistryError::Storage(format!("create {SCHEMAS_TOPIC}: {code}"))),
+            }
+        }
+        let replay_from = bootstrap.to_owned();
+        let state = tokio::task::spawn_blocking(move || replay(&replay_from))
+            .await
+            .map_err(|e| RegistryError::Storage(e.to_string()))??;
+        let producer = config(bootstrap)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "10000")
+            .create()?;
+        Ok(Arc::new(Registry { state: RwLock::new(state), write_lock: Mutex::new(()), producer }))
+    }
+
+    async fn append(&self, key: &RecordKey, value: &[u8]) -> Result<(), RegistryError> {
+        let key = serde_json::to_vec(key).expect("keys serialize");
+        let record = FutureRecord::to(SCHEMAS_TOPIC).key(&key).payload(value);
+        self.producer.send(record, Duration::from_secs(0)).await.map_err(|(e, _)| RegistryError::Kafka(e))?;
+        self.state.write().expect("registry lock").apply(&key, Some(value));
+        Ok(())
+    }
+
+    fn parse(schema: &str, schema_type: Option<&str>) -> Result<(Schema, String), RegistryError> {
+        if let Some(t) = schema_type.filter(|t| *t != "AVRO") {
+            return Err(RegistryError::UnsupportedType(t.to_owned()));
+        }
+        let parsed = Schema::parse_str(schema).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+        let canonical = parsed.canonical_form();
+        Ok((parsed, canonical))
+    }
+
+    /// Registers `schema` under `subject`; returns the existing id when it is already there.
+    pub async fn register(&self, subject: &str, schema: &str, schema_type: Option<&str>) -> Result<u32, RegistryError> {
+        let (parsed, canonical) = Self::parse(schema, schema_type)?;
+        let _writer = self.write_lock.lock().await;
+        let (id, version) = {
+            let state = self.state.read().expect("registry lock");
+            if let Some((_, id)) = state.id_in_subject(subject, &canonical) {
+                return Ok(id);
+            }
+            let existing: Vec<Schema> = state
+                .subjects
+                .get(subject)
+                .map(|vs| vs.iter().filter_map(|(_, id)| state.schemas.get(id).map(|s| s.1.clone())).collect())
+                .unwrap_or_default();
+            let problems = check(state.level(subject), &parsed, &existing);
+            if !problems.is_empty() {
+                return Err(RegistryError::Incompatible(problems));
+            }
+            // The same schema under another subject keeps its global id, as in Confluent's registry.
+            let id = state
+                .schemas
+                .iter()
+                .find(|(_, (_, _, c))| *c == canonical)
+                .map(|(id, _)| *id)
+                .unwrap_or_else(|| state.next_id());
+            let version = state.subjects.get(subject).and_then(|vs| vs.last()).map_or(1, |(v, _)| v + 1);
+            (id, version)
+        };
+        let value = serde_json::to_vec(&SchemaValue { subject: subject.into(), version, id, schema: schema.into(), deleted: false })
+            .expect("values serialize");
+        self.append(&RecordKey::Schema { subject: subject.into(), version, magic: 1 }, &value).await?;
+        Ok(id)
+    }
+
+    pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
+        let state = self.state.read().expect("registry lock");
+        state.schemas.get(&id).map(|s| s.0.clone()).ok_or(RegistryError::SchemaNotFound(id))
+    }
+
+    pub fn subjects(&self) -> Vec<String> {
+        let state = self.state.read().expect("registry lock");
+        state.subjects.iter().filter(|(_, v)| !v.is_empty()).map(|(s, _)| s.clone()).collect()
+    }
+
+    pub fn versions(&self, subject: &str) -> Result<Vec<u32>, RegistryError> {
+        let state = self.state.read().expect("registry lock");
+        match state.subjects.get(subject) {
+            Some(vs) if !vs.is_empty() => Ok(vs.iter().map(|(v, _)| *v).collect()),
+            _ => Err(RegistryError::SubjectNotFound(subject.into())),
+        }
+    }
+
+    /// `version` is a number or `latest`.
+    pub fn version(&self, subject: &str, version: &str) -> Result<Registered, RegistryError> {
+        let state = self.state.read().expect("registry lock");
+        let versions = state.subjects.get(subject).filter(|v| !v.is_empty()).ok_or_else(|| RegistryError::SubjectNotFound(subject.into()))?;
+        let found = if version == "latest" || version == "-1" {
+            versions.last()
+        } else {
+            version.parse::<u32>().ok().and_then(|n| versions.iter().find(|(v, _)| *v == n))
+        };
+        let (v, id) = found.ok_or_else(|| RegistryError::VersionNotFound(subject.into(), version.into()))?;
+        Ok(Registered { subject: subject.into(), version: *v, id: *id, schema: state.schemas[id].0.clone() })
+    }
+
+    /// Finds `schema` among the versions of `subject`.
+    pub fn lookup(&self, subject: &str, schema: &str, schema_type: Option<&str>) -> Result<Registered, RegistryError> {
+        let (_, canonical) = Self::parse(schema, schema_type)?;
+        let state = self.state.read().expect("registry lock");
+        if !state.subjects.get(subject).is_some_and(|v| !v.is_empty()) {
+            return Err(RegistryError::SubjectNotFound(subject.into()));
+        }
+        let (version, id) = state.id_in_subject(subject, &canonical).ok_or_else(|| RegistryError::SchemaNotInSubject(subject.into()))?;
+        Ok(Registered { subject: subject.into(), version, id, schema: state.schemas[&id].0.clone() })
+    }
+
+    /// Compatibility of `schema` with one version (`Some`) or, per the subject's level, with the
+    /// versions that level names (`None`).
+    pub fn test_compatibility(&self, subject: &str, version: Option<&str>, schema: &str, schema_type: Option<&str>) -> Result<Vec<String>, RegistryError> {
+        let (parsed, _) = Self::parse(schema, schema_type)?;
+        let state = self.state.read().expect("registry lock");
+        let versions = state.subjects.get(subject).cloned().unwrap_or_default();
+        let level = state.level(subject);
+        let against: Vec<Schema> = match version {
+            None => versions.iter().map(|(_, id)| state.schemas[id].1.clone()).collect(),
+            Some(v) => {
+                drop(state);
+                let one = self.version(subject, v)?;
+                let state = self.state.read().expect("registry lock");
+                return Ok(check(
+                    match level {
+                        CompatibilityLevel::BackwardTransitive => CompatibilityLevel::Backward,
+                        CompatibilityLevel::ForwardTransitive => CompatibilityLevel::Forward,
+                        CompatibilityLevel::FullTransitive => CompatibilityLevel::Full,
+                        other => other,
+                    },
+                    &parsed,
+                    &[state.schemas[&one.id].1.clone()],
+                ));
+            }
+        };
+        Ok(check(level, &parsed, &against))
+    }
+
+    pub fn global_level(&self) -> CompatibilityLevel {
+        self.state.read().expect("registry lock").global.unwrap_or(CompatibilityLevel::Backward)
+    }
+
+    /// The level set on a subject; with `fallback`, the global one when none is set.
+    pub fn subject_level(&self, subject: &str, fallback: bool) -> Result<CompatibilityLevel, RegistryError> {
+        let state = self.state.read().expect("registry lock");
+        match state.subject_levels.get(subject) {
+            Some(level) => Ok(*level),
+            None if fallback => Ok(state.level(subject)),
+            None => Err(RegistryError::NoSubjectConfig(subject.into())),
+        }
+    }
+
+    pub async fn set_level(&self, subject: Option<&str>, level: &str) -> Result<CompatibilityLevel, RegistryError> {
+        let parsed = CompatibilityLevel::parse(level).ok_or_else(|| RegistryError::InvalidCompatibility(level.into()))?;
+        let _writer = self.write_lock.lock().await;
+        let value = serde_json::to_vec(&ConfigValue { compatibility_level: parsed.as_str().into() }).expect("values serialize");
+        self.append(&RecordKey::Config { subject: subject.map(str::to_owned), magic: 0 }, &value).await?;
+        Ok(parsed)
+    }
+}
+
+/// Reads `_schemas` from the beginning to its end at the time of the call.
+fn replay(bootstrap: &str) -> Result<State, RegistryError> {
+    let consumer: BaseConsumer = config(bootstrap).set("group.id", "wes-registry").set("enable.auto.commit", "false").create()?;
+    let (low, high) = consumer.fetch_watermarks(SCHEMAS_TOPIC, 0, TIMEOUT)?;
+    let mut state = State::default();
+    if high <= low {
+        return Ok(state);
+    }
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(SCHEMAS_TOPIC, 0, Offset::Offset(low))?;
+    consumer.assign(&list)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut next = low;
+    while next < high {
+        if std::time::Instant::now() > deadline {
+            return Err(RegistryError::Storage(format!("replaying {SCHEMAS_TOPIC} stalled at offset {next} of {high}")));
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message?;
+            next = message.offset() + 1;
+            if let Some(key) = message.key() {
+                state.apply(key, message.payload());
+            }
+        }
+    }
+    Ok(state)
+}

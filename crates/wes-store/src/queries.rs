@@ -1,0 +1,273 @@
+//! Read-side queries of the planner-internal API and the master-data snapshot validation uses.
+
+use crate::{Store, StoreError};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use wes_domain::masterdata::{Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse};
+use wes_domain::*;
+
+/// Builds `WHERE a = $1 AND b = $2 …` from the filters that are set.
+struct Filter {
+    clauses: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Filter {
+    fn new() -> Self {
+        Filter { clauses: vec![], values: vec![] }
+    }
+    fn eq(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.values.push(v.to_owned());
+            self.clauses.push(format!("{column} = ${}", self.values.len()));
+        }
+        self
+    }
+    fn either(&mut self, a: &str, b: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.values.push(v.to_owned());
+            let n = self.values.len();
+            self.clauses.push(format!("({a} = ${n} OR {b} = ${n})"));
+        }
+        self
+    }
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+    async fn fetch(&self, store: &Store, sql: &str) -> Result<Vec<AnyRow>, sqlx::Error> {
+        let mut query = sqlx::query(sql);
+        for v in &self.values {
+            query = query.bind(v.clone());
+        }
+        query.fetch_all(&store.pool).await
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BalanceRow {
+    pub warehouse_id: String,
+    pub sku: String,
+    pub location: String,
+    pub lot: Option<String>,
+    pub serial: Option<String>,
+    pub qty: i64,
+    pub last_movement_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovementRow {
+    pub event_id: String,
+    pub warehouse_id: String,
+    pub kind: String,
+    pub sku: String,
+    pub qty: i64,
+    pub uom: String,
+    pub from_location: Option<String>,
+    pub to_location: Option<String>,
+    pub lot: Option<String>,
+    pub serial: Option<String>,
+    pub document_ref: Option<serde_json::Value>,
+    pub occurred_at: String,
+    pub recorded_at: String,
+    pub source: String,
+    pub executor_partner_id: String,
+    pub executor_correlation_id: String,
+    pub actor: Option<serde_json::Value>,
+    pub kafka_partition: i64,
+    pub kafka_offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseRow {
+    pub planner_id: String,
+    pub correlation_id: String,
+    pub kind: String,
+    pub warehouse_id: String,
+    pub document_ref: serde_json::Value,
+    pub released_at: String,
+    pub priority: i64,
+    pub operations: i64,
+    pub cancelled_correlation_id: Option<String>,
+    pub cancelled_by: Option<String>,
+}
+
+#[derive(Default)]
+pub struct MovementFilter<'a> {
+    pub warehouse_id: Option<&'a str>,
+    pub sku: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub correlation_id: Option<&'a str>,
+    pub partner_id: Option<&'a str>,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn parse_json_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl Store {
+    /// Everything validation and authentication read, from the master-data projection.
+    pub async fn load_master_data(&self) -> Result<MasterData, StoreError> {
+        let warehouses = sqlx::query("SELECT warehouse_id, name FROM md_warehouses")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(Warehouse { warehouse_id: WarehouseId::from_trusted(r.try_get::<String, _>("warehouse_id")?), name: r.try_get("name")? }))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let skus = sqlx::query("SELECT sku, base_uom, tracking, description FROM md_skus")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Sku {
+                    sku: SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
+                    base_uom: r.try_get("base_uom")?,
+                    tracking: Tracking::parse(&r.try_get::<String, _>("tracking")?).unwrap_or(Tracking::None),
+                    description: r.try_get("description")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        let locations = sqlx::query("SELECT warehouse_id, location FROM md_locations")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Location {
+                    warehouse_id: WarehouseId::from_trusted(r.try_get::<String, _>("warehouse_id")?),
+                    location: LocationCode::from_trusted(r.try_get::<String, _>("location")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        let partners = sqlx::query("SELECT partner_id, role, allowed_warehouses, api_key_sha256 FROM md_partners")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let role = PartnerRole::parse(&r.try_get::<String, _>("role").ok()?)?;
+                Some(Partner {
+                    partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id").ok()?),
+                    role,
+                    allowed_warehouses: parse_json_list(&r.try_get::<String, _>("allowed_warehouses").ok()?)
+                        .into_iter()
+                        .map(WarehouseId::from_trusted)
+                        .collect(),
+                    api_key_sha256: parse_json_list(&r.try_get::<String, _>("api_key_sha256").ok()?).into_iter().collect(),
+                })
+            })
+            .collect();
+        Ok(MasterData::new(warehouses, skus, locations, partners))
+    }
+
+    pub async fn balances(&self, warehouse: Option<&str>, sku: Option<&str>, location: Option<&str>, limit: i64) -> Result<Vec<BalanceRow>, StoreError> {
+        let mut f = Filter::new();
+        f.eq("warehouse_id", warehouse).eq("sku", sku).eq("location", location);
+        let sql = format!(
+            "SELECT warehouse_id, sku, location, lot, serial, qty, last_movement_at FROM ledger_balances{} ORDER BY warehouse_id, sku, location, lot, serial LIMIT {limit}",
+            f.sql()
+        );
+        let rows = f.fetch(self, &sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(BalanceRow {
+                    warehouse_id: r.try_get("warehouse_id")?,
+                    sku: r.try_get("sku")?,
+                    location: r.try_get("location")?,
+                    lot: non_empty(r.try_get("lot")?),
+                    serial: non_empty(r.try_get("serial")?),
+                    qty: r.try_get("qty")?,
+                    last_movement_at: UtcMillis(r.try_get("last_movement_at")?).to_rfc3339(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    pub async fn movements(&self, filter: &MovementFilter<'_>, limit: i64) -> Result<Vec<MovementRow>, StoreError> {
+        let mut f = Filter::new();
+        f.eq("warehouse_id", filter.warehouse_id)
+            .eq("sku", filter.sku)
+            .either("from_location", "to_location", filter.location)
+            .eq("executor_correlation_id", filter.correlation_id)
+            .eq("executor_partner_id", filter.partner_id);
+        let sql = format!("SELECT * FROM ledger_movements{} ORDER BY occurred_at, event_id LIMIT {limit}", f.sql());
+        let rows = f.fetch(self, &sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let doc_type: Option<String> = r.try_get("document_type")?;
+                let actor_kind: Option<String> = r.try_get("actor_kind")?;
+                Ok(MovementRow {
+                    event_id: r.try_get("event_id")?,
+                    warehouse_id: r.try_get("warehouse_id")?,
+                    kind: r.try_get("kind")?,
+                    sku: r.try_get("sku")?,
+                    qty: r.try_get("qty")?,
+                    uom: r.try_get("uom")?,
+                    from_location: r.try_get("from_location")?,
+                    to_location: r.try_get("to_location")?,
+                    lot: r.try_get("lot")?,
+                    serial: r.try_get("serial")?,
+                    document_ref: match doc_type {
+                        Some(t) => Some(serde_json::json!({
+                            "type": t, "id": r.try_get::<Option<String>, _>("document_id")?,
+                            "line_no": r.try_get::<Option<i64>, _>("document_line_no")?
+                        })),
+                        None => None,
+                    },
+                    occurred_at: UtcMillis(r.try_get("occurred_at")?).to_rfc3339(),
+                    recorded_at: UtcMillis(r.try_get("recorded_at")?).to_rfc3339(),
+                    source: r.try_get("source")?,
+                    executor_partner_id: r.try_get("executor_partner_id")?,
+                    executor_correlation_id: r.try_get("executor_correlation_id")?,
+                    actor: match actor_kind {
+                        Some(k) => Some(serde_json::json!({"kind": k, "id": r.try_get::<Option<String>, _>("actor_id")?})),
+                        None => None,
+                    },
+                    kafka_partition: r.try_get("kafka_partition")?,
+                    kafka_offset: r.try_get("kafka_offset")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    pub async fn releases(&self, warehouse: Option<&str>, document_id: Option<&str>, limit: i64) -> Result<Vec<ReleaseRow>, StoreError> {
+        let mut f = Filter::new();
+        f.eq("warehouse_id", warehouse).eq("document_id", document_id);
+        let sql = format!("SELECT * FROM dispatch_releases{} ORDER BY released_at, correlation_id LIMIT {limit}", f.sql());
+        let rows = f.fetch(self, &sql).await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(ReleaseRow {
+                    planner_id: r.try_get("planner_id")?,
+                    correlation_id: r.try_get("correlation_id")?,
+                    kind: r.try_get("kind")?,
+                    warehouse_id: r.try_get("warehouse_id")?,
+                    document_ref: serde_json::json!({
+                        "type": r.try_get::<String, _>("document_type")?, "id": r.try_get::<String, _>("document_id")?,
+                        "line_no": r.try_get::<Option<i64>, _>("document_line_no")?
+                    }),
+                    released_at: UtcMillis(r.try_get("released_at")?).to_rfc3339(),
+                    priority: r.try_get("priority")?,
+                    operations: r.try_get("operations")?,
+                    cancelled_correlation_id: r.try_get("cancelled_correlation_id")?,
+                    cancelled_by: r.try_get("cancelled_by")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Whether the dispatch projection knows this release.
+    pub async fn release_exists(&self, planner_id: &str, correlation_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 AS one FROM dispatch_releases WHERE planner_id = $1 AND correlation_id = $2")
+            .bind(planner_id)
+            .bind(correlation_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+}

@@ -1,0 +1,90 @@
+//! The admin credential and the demo data set, both loaded idempotently through the same path as the
+//! master-data API.
+
+use std::collections::BTreeSet;
+use wes_domain::masterdata::{api_key_digest, PartnerRole};
+use wes_domain::PartnerId;
+use wes_http::masterdata::{apply_bundle, generate_api_key, Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
+use wes_http::AppState;
+
+pub const ADMIN_PARTNER: &str = "planner-admin";
+
+fn api_error(e: wes_http::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", e.title, e.detail)
+}
+
+/// A key from `env_var` when set (added if the partner lacks it); otherwise, when the partner has no
+/// key at all, a generated one that is printed once.
+fn key_for(state: &AppState, partner: &str, env_var: &str) -> Option<String> {
+    let existing: BTreeSet<String> = state
+        .masterdata()
+        .partners
+        .get(&PartnerId::from_trusted(partner))
+        .map(|p| p.api_key_sha256.clone())
+        .unwrap_or_default();
+    match std::env::var(env_var).ok().filter(|k| !k.is_empty()) {
+        Some(key) if existing.contains(&api_key_digest(&key)) => None,
+        Some(key) => Some(key),
+        None if existing.is_empty() => {
+            let key = generate_api_key();
+            println!("wes: generated API key for {partner} (shown once; set {env_var} to choose your own): {key}");
+            Some(key)
+        }
+        None => None,
+    }
+}
+
+/// Makes sure planner-internal APIs have a credential (`WES_ADMIN_KEY`, or a generated one).
+pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
+    let Some(key) = key_for(state, ADMIN_PARTNER, "WES_ADMIN_KEY") else { return Ok(()) };
+    let admin = PartnerIn {
+        partner_id: ADMIN_PARTNER.into(),
+        role: Some(PartnerRole::Admin.as_str().into()),
+        allowed_warehouses: vec![],
+        api_keys: vec![key],
+        api_key_sha256: vec![],
+    };
+    apply_bundle(state, &Bundle { partners: vec![admin], ..Bundle::default() }).await.map_err(api_error)?;
+    Ok(())
+}
+
+pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle {
+    let warehouse = |id: &str, name: &str| WarehouseIn { warehouse_id: id.into(), name: name.into() };
+    let sku = |sku: &str, uom: &str, tracking: &str, description: &str| SkuIn {
+        sku: sku.into(),
+        base_uom: uom.into(),
+        tracking: Some(tracking.into()),
+        description: description.into(),
+    };
+    let location = |w: &str, l: &str| LocationIn { warehouse_id: w.into(), location: l.into() };
+    let partner = |id: &str, warehouse: &str, key: Option<String>| PartnerIn {
+        partner_id: id.into(),
+        role: Some("EXECUTOR".into()),
+        allowed_warehouses: vec![warehouse.into()],
+        api_keys: key.into_iter().collect(),
+        api_key_sha256: vec![],
+    };
+    Bundle {
+        warehouses: vec![warehouse("WH-Tokyo-01", "Tokyo DC 1"), warehouse("WH-Osaka-02", "Osaka DC 2")],
+        skus: vec![
+            sku("SKU-WIDGET-RED-LG", "EA", "NONE", "Widget, red, large"),
+            sku("SKU-GADGET-BLU", "EA", "LOT", "Gadget, blue (lot-tracked)"),
+            sku("SKU-PHONE-X", "EA", "SERIAL", "Phone X (serial-tracked)"),
+            sku("SKU-CABLE-USB", "CS", "NONE", "USB cable, case"),
+        ],
+        locations: ["A.12.3.1", "A.12.3.2", "B.01.1.1", "STAGING-OUT-3", "DOCK-3", "RECV-1"]
+            .iter()
+            .map(|l| location("WH-Tokyo-01", l))
+            .chain(["C.01.1.1", "DOCK-1"].iter().map(|l| location("WH-Osaka-02", l)))
+            .collect(),
+        partners: vec![partner("WH-Tokyo-01/AcmeWES", "WH-Tokyo-01", acme_key), partner("WH-Osaka-02/BetaWES", "WH-Osaka-02", beta_key)],
+    }
+}
+
+pub async fn load(state: &AppState) -> anyhow::Result<()> {
+    let acme = key_for(state, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
+    let beta = key_for(state, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
+    let report = apply_bundle(state, &demo_bundle(acme, beta)).await.map_err(api_error)?;
+    println!("wes: demo data loaded ({} written, {} unchanged)", report.written, report.unchanged);
+    Ok(())
+}
