@@ -1,1 +1,227 @@
+//! Test harness: spawns the real `wes` binary (with its embedded broker and registry) on fresh ports
+//! and a fresh data directory, optionally on a fresh PostgreSQL database, and talks to it over HTTP.
+//! The binaries must be built first (`cargo build --bins`, which the test script does).
 
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_KEY: &str = "test-admin-key-000000000000";
+pub const ACME_KEY: &str = "test-acme-key-0000000000000";
+pub const BETA_KEY: &str = "test-beta-key-0000000000000";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The directory holding the workspace's binaries (`target/debug` or `target/release`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
+    assert!(dir.join("wes").exists(), "{} has no `wes` binary: run `cargo build --bins` first (scripts/test does)", dir.display());
+    dir
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn postgres_base() -> String {
+    std::env::var("WES_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn create_database() -> (String, String) {
+    sqlx::any::install_default_drivers();
+    let base = postgres_base();
+    let name = format!("wes_hub_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL must be reachable at WES_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let (server, _) = base.rsplit_once('/').expect("a database URL");
+    (format!("{server}/{name}"), name)
+}
+
+pub struct Hub {
+    child: Option<Child>,
+    pub db: Db,
+    pub http_url: String,
+    pub bootstrap: String,
+    pub registry_url: String,
+    pub data_dir: tempfile::TempDir,
+    database: Option<(String, String)>,
+    ports: (u16, u16, u16),
+    pub client: reqwest::Client,
+}
+
+impl Hub {
+    pub async fn start(db: Db) -> Hub {
+        let database = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(create_database().await),
+        };
+        let ports = (free_port(), free_port(), free_port());
+        let mut hub = Hub {
+            child: None,
+            db,
+            http_url: format!("http://127.0.0.1:{}", ports.0),
+            bootstrap: format!("127.0.0.1:{}", ports.1),
+            registry_url: format!("http://127.0.0.1:{}", ports.2),
+            data_dir: tempfile::tempdir().unwrap(),
+            database,
+            ports,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        };
+        hub.spawn().await;
+        hub
+    }
+
+    fn command(&self, bin: &str) -> Command {
+        let mut command = Command::new(bin_dir().join(bin));
+        command
+            .env("WES_HTTP_ADDR", format!("127.0.0.1:{}", self.ports.0))
+            .env("WES_KAFKA_LISTEN", &self.bootstrap)
+            .env("KAFKA_BOOTSTRAP_SERVERS", "")
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .env_remove("SCHEMA_REGISTRY_URL")
+            .env("WES_REGISTRY_ADDR", format!("127.0.0.1:{}", self.ports.2))
+            .env("WES_DATA_DIR", self.data_dir.path())
+            .env("WES_ADMIN_KEY", ADMIN_KEY)
+            .env("WES_DEMO_KEY_ACME", ACME_KEY)
+            .env("WES_DEMO_KEY_BETA", BETA_KEY)
+            .env("WES_HUB_URL", &self.http_url)
+            .env("WES_LOG", std::env::var("WES_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+        match &self.database {
+            Some((url, _)) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        command
+    }
+
+    /// A `wes` CLI command pointed at this hub and its broker and registry.
+    pub fn cli(&self) -> Command {
+        let mut command = self.command("wes");
+        command.env("KAFKA_BOOTSTRAP_SERVERS", &self.bootstrap).env("SCHEMA_REGISTRY_URL", &self.registry_url);
+        command
+    }
+
+    async fn spawn(&mut self) {
+        let mut command = self.command("wes");
+        command.args(["serve", "--demo"]).stdout(Stdio::null()).stderr(Stdio::inherit());
+        self.child = Some(command.spawn().expect("spawning wes serve"));
+        self.wait_ready().await;
+    }
+
+    pub async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("wes serve exited during start: {status}");
+            }
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.http_url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the hub did not become ready within 120 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Crash and start again on the same data directory and database.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.http_url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the hub");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn movements(&self, body: &Value) -> (u16, Value) {
+        self.post("/wes/v1/realtime/movements", ACME_KEY, body).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let response = self.client.get(format!("{}{path}", self.http_url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Waits until every projection has applied everything in the log (a condition, not a sleep).
+    pub async fn wait_caught_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.admin_get("/planner/v1/projections").await;
+            let projections = status["projections"].as_array().unwrap();
+            if projections.iter().all(|p| p["caught_up"] == Value::Bool(true)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "projections did not catch up: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Balance of one (SKU, location) in WH-Tokyo-01, 0 when absent.
+    pub async fn balance(&self, sku: &str, location: &str) -> i64 {
+        let rows = self.admin_get(&format!("/planner/v1/ledger/balances?warehouse_id=WH-Tokyo-01&sku={sku}&location={location}")).await;
+        rows["balances"].as_array().unwrap().iter().map(|b| b["qty"].as_i64().unwrap()).sum()
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill();
+        if let Some((_, name)) = self.database.take() {
+            // Best effort: a fresh runtime, since Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async move {
+                    if let Ok(admin) = sqlx::AnyPool::connect(&postgres_base()).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A movement in WH-Tokyo-01 as JSON.
+pub fn movement(cid: &str, kind: &str, sku: &str, qty: i64, from: Option<&str>, to: Option<&str>) -> Value {
+    let mut m = serde_json::json!({
+        "correlation_id": cid, "kind": kind, "warehouse_id": "WH-Tokyo-01", "sku": sku, "qty": qty,
+        "uom": if sku == "SKU-CABLE-USB" { "CS" } else { "EA" }, "occurred_at": "2026-11-21T06:10:00Z"
+    });
+    if let Some(f) = from {
+        m["from_location"] = f.into();
+    }
+    if let Some(t) = to {
+        m["to_location"] = t.into();
+    }
+    m
+}

@@ -470,8 +470,8 @@ mod tests {
         let catalog = Catalog::embedded();
         let schema = Schema::parse_str(&catalog.topic(T::TOPIC).unwrap().schema).unwrap();
         let value = apache_avro::to_value(record).unwrap().resolve(&schema).unwrap();
-        let bytes = apache_avro::to_avro_datum(&schema, value).unwrap();
-        let back = apache_avro::from_avro_datum(&schema, &mut bytes.as_slice(), None).unwrap();
+        let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&schema).build().unwrap().write_value_to_vec(value).unwrap();
+        let back = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap().read_value(&mut bytes.as_slice()).unwrap();
         let fullname = match &schema {
             Schema::Record(r) => r.name.fullname(None),
             _ => unreachable!(),

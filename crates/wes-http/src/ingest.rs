@@ -15,6 +15,34 @@ use wes_domain::{Rejection, UtcMillis, WarehouseId};
 use wes_events::Routed;
 use wes_store::idempotency::KeyRequest;
 
+/// How much of an oversized body is read and discarded before answering 413, so a client still
+/// writing its body gets the answer instead of a reset connection.
+const OVERSIZE_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads the body up to `limit` bytes; larger bodies get 413 (after a bounded drain).
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
+        total += chunk.len();
+        if total > limit {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+            while total <= limit + OVERSIZE_DRAIN_BYTES {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(Ok(more))) => total += more.len(),
+                    _ => break,
+                }
+            }
+            return Err(ApiError::too_large(format!("the body exceeds the limit of {limit} bytes")));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buffer))
+}
+
 /// The request body: one object, or an array of them.
 pub enum Body {
     One(Value),
@@ -101,7 +129,7 @@ pub async fn ingest<T: Routed>(
         }
     }
     let keys: Vec<KeyRequest> = valid.iter().map(|(_, cid, fp, _)| KeyRequest { correlation_id: cid, payload_sha256: fp }).collect();
-    let claims = state.store.claim_keys(scope, partner_key, &keys, now).await?;
+    let claims = state.store.claim_keys(scope, partner_key, &state.settings.instance_id, &keys, now).await?;
 
     let mut sends = vec![];
     for ((index, cid, _, record), claim) in valid.iter().zip(&claims) {

@@ -35,6 +35,8 @@ pub struct HttpSettings {
     pub planner_id: PlannerId,
     pub bootstrap: String,
     pub registry_url: String,
+    /// This hub instance (persisted in its data directory): owner of its idempotency claims.
+    pub instance_id: String,
 }
 
 pub struct AppState {

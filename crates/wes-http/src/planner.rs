@@ -4,7 +4,6 @@ use crate::auth::authenticate;
 use crate::ingest::{parse_body, respond};
 use crate::problem::ApiError;
 use crate::Shared;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -35,7 +34,8 @@ fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `POST /planner/v1/releases`: one release or an array; each gets its own result. Releases are
 /// keyed `(planner_id, correlation_id)` like realtime events; a missing `correlation_id` is assigned.
-pub async fn post_releases(State(state): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn post_releases(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
     authenticate(&headers, &md, PartnerRole::Admin)?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;

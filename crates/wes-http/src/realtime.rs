@@ -4,7 +4,6 @@ use crate::auth::authenticate;
 use crate::ingest::{parse_body, respond};
 use crate::problem::ApiError;
 use crate::Shared;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -12,7 +11,8 @@ use wes_domain::masterdata::PartnerRole;
 use wes_domain::movement::validate_movement;
 use wes_events::MovementRecorded;
 
-pub async fn movements(State(state): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Result<Response, ApiError> {
+pub async fn movements(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
     let partner = authenticate(&headers, &md, PartnerRole::Executor)?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;

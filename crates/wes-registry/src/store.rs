@@ -150,13 +150,18 @@ fn config(bootstrap: &str) -> ClientConfig {
 impl Registry {
     /// Creates `_schemas` when missing and replays it.
     pub async fn open(bootstrap: &str) -> Result<Arc<Registry>, RegistryError> {
-        let admin: AdminClient<DefaultClientContext> = config(bootstrap).create()?;
-        let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
-        let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
-        for result in admin.create_topics([&topic], &options).await? {
-            match result {
-                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => return Err(RegistryError::Storage(format!("create {SCHEMAS_TOPIC}: {code}"))),
+        let probe: BaseConsumer = config(bootstrap).create()?;
+        let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(SCHEMAS_TOPIC), TIMEOUT))?;
+        let exists = metadata.topics().iter().any(|t| t.name() == SCHEMAS_TOPIC && !t.partitions().is_empty());
+        if !exists {
+            let admin: AdminClient<DefaultClientContext> = config(bootstrap).create()?;
+            let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+            let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
+            for result in admin.create_topics([&topic], &options).await? {
+                match result {
+                    Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((_, code)) => return Err(RegistryError::Storage(format!("create {SCHEMAS_TOPIC}: {code}"))),
+                }
             }
         }
         let replay_from = bootstrap.to_owned();

@@ -12,21 +12,23 @@ pub struct KeyRequest<'a> {
 }
 
 impl Store {
-    /// Claims every key in one transaction and returns the decision for each, in order.
-    pub async fn claim_keys(&self, scope: &str, partner: &str, keys: &[KeyRequest<'_>], now: UtcMillis) -> Result<Vec<Claim>, StoreError> {
+    /// Claims every key in one transaction for the hub instance `owner` and returns the decision for
+    /// each, in order.
+    pub async fn claim_keys(&self, scope: &str, partner: &str, owner: &str, keys: &[KeyRequest<'_>], now: UtcMillis) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut claims = Vec::with_capacity(keys.len());
         let lease_until = now.0 + IN_FLIGHT_LEASE_MILLIS;
         for key in keys {
             let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (scope, partner_id, correlation_id, payload_sha256, state, lease_until, created_at)
-                 VALUES ($1, $2, $3, $4, 'IN_FLIGHT', $5, $6) ON CONFLICT (scope, partner_id, correlation_id) DO NOTHING",
+                "INSERT INTO idempotency_keys (scope, partner_id, correlation_id, payload_sha256, state, lease_until, owner, created_at)
+                 VALUES ($1, $2, $3, $4, 'IN_FLIGHT', $5, $6, $7) ON CONFLICT (scope, partner_id, correlation_id) DO NOTHING",
             )
             .bind(scope)
             .bind(partner)
             .bind(key.correlation_id)
             .bind(key.payload_sha256)
             .bind(lease_until)
+            .bind(owner)
             .bind(now.0)
             .execute(&mut *tx)
             .await?
@@ -50,11 +52,12 @@ impl Store {
             };
             let claim = decide(Some(&stored), key.payload_sha256, now);
             if claim == Claim::TakeOver {
-                sqlx::query("UPDATE idempotency_keys SET lease_until = $4 WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
+                sqlx::query("UPDATE idempotency_keys SET lease_until = $4, owner = $5 WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
                     .bind(scope)
                     .bind(partner)
                     .bind(key.correlation_id)
                     .bind(lease_until)
+                    .bind(owner)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -88,6 +91,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Ends the leases an instance held before it crashed: those requests died with it, so their
+    /// retries may take over at once instead of getting 409 until the lease runs out.
+    pub async fn expire_claims_of(&self, owner: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("UPDATE idempotency_keys SET lease_until = 0 WHERE state = 'IN_FLIGHT' AND owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Whether a key is known and done (used to check that a CANCELLED names a real release).

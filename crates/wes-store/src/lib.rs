@@ -88,7 +88,7 @@ impl Store {
                 next_offset BIGINT NOT NULL, PRIMARY KEY (projection, topic, kafka_partition))",
             "CREATE TABLE IF NOT EXISTS idempotency_keys (
                 scope TEXT NOT NULL, partner_id TEXT NOT NULL, correlation_id TEXT NOT NULL,
-                payload_sha256 TEXT NOT NULL, state TEXT NOT NULL, lease_until BIGINT NOT NULL,
+                payload_sha256 TEXT NOT NULL, state TEXT NOT NULL, lease_until BIGINT NOT NULL, owner TEXT NOT NULL,
                 created_at BIGINT NOT NULL, PRIMARY KEY (scope, partner_id, correlation_id))",
             "CREATE TABLE IF NOT EXISTS projection_state (projection TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS ix_idempotency_keys_created ON idempotency_keys (created_at)",

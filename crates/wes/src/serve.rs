@@ -53,6 +53,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
+    let instance_id = instance_id(&data_dir)?;
+    let expired = store.expire_claims_of(&instance_id).await?;
+    if expired > 0 {
+        tracing::warn!(expired, "requests in flight when this instance stopped were cut off; their retries will be accepted");
+    }
     let (md_tx, md_rx) = watch::channel(Arc::new(store.load_master_data().await?));
     let md_tx = Arc::new(md_tx);
     let reload_store = store.clone();
@@ -83,6 +88,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             planner_id,
             bootstrap: bootstrap.clone(),
             registry_url: registry_url.clone(),
+            instance_id,
         },
         http,
     });
@@ -100,6 +106,19 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     println!("wes: HTTP API on http://{}  (Kafka {bootstrap}, schema registry {registry_url})", config.http_addr);
     axum::serve(listener, wes_http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The instance id, created once per data directory.
+fn instance_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("instance-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let id = format!("wes-{}", uuid::Uuid::new_v4().simple());
+            std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+            Ok(id)
+        }
+    }
 }
 
 /// Validation reads the master-data projection: let it catch up with the log before serving.
