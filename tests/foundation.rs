@@ -2,11 +2,11 @@
 //! projections, on SQLite and on PostgreSQL from one generic suite.
 
 use futures::future::join_all;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
-use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use wes_tests::*;
 
@@ -15,23 +15,57 @@ fn results(body: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["correlation_id"].as_str().unwrap_or("").to_owned(), r["status"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["correlation_id"].as_str().unwrap_or("").to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
 async fn movements_reach_the_ledger_once(db: Db) {
     let hub = Hub::start(db).await;
-    let receive = movement("cid-r1", "RECEIVE", "SKU-WIDGET-RED-LG", 100, None, Some("A.12.3.1"));
+    let receive = movement(
+        "cid-r1",
+        "RECEIVE",
+        "SKU-WIDGET-RED-LG",
+        100,
+        None,
+        Some("A.12.3.1"),
+    );
     let (status, body) = hub.movements(&receive).await;
-    assert_eq!((status, &body), (200, &json!({"correlation_id": "cid-r1", "status": "ACCEPTED", "replay": false})));
+    assert_eq!(
+        (status, &body),
+        (
+            200,
+            &json!({"correlation_id": "cid-r1", "status": "ACCEPTED", "replay": false})
+        )
+    );
 
-    let mut pick = movement("cid-201", "PICK", "SKU-WIDGET-RED-LG", 12, Some("A.12.3.1"), Some("STAGING-OUT-3"));
+    let mut pick = movement(
+        "cid-201",
+        "PICK",
+        "SKU-WIDGET-RED-LG",
+        12,
+        Some("A.12.3.1"),
+        Some("STAGING-OUT-3"),
+    );
     pick["document_ref"] = json!({"type": "SHIPPER", "id": "SH-2026-000183", "line_no": 1});
     pick["actor"] = json!({"kind": "HUMAN", "id": "picker-7"});
     let bad_sku = movement("cid-bad", "PICK", "SKU-NOPE", 1, Some("A.12.3.1"), None);
-    let mut bad_uom = movement("cid-uom", "PICK", "SKU-WIDGET-RED-LG", 1, Some("A.12.3.1"), None);
+    let mut bad_uom = movement(
+        "cid-uom",
+        "PICK",
+        "SKU-WIDGET-RED-LG",
+        1,
+        Some("A.12.3.1"),
+        None,
+    );
     bad_uom["uom"] = "CS".into();
-    let (status, body) = hub.movements(&json!([pick, receive, bad_sku, bad_uom])).await;
+    let (status, body) = hub
+        .movements(&json!([pick, receive, bad_sku, bad_uom]))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         results(&body),
@@ -43,28 +77,45 @@ async fn movements_reach_the_ledger_once(db: Db) {
         ]
     );
     assert_eq!(body["results"][2]["problem"]["status"], 422);
-    assert_eq!(body["summary"], json!({"accepted": 1, "replay": 1, "rejected": 2}));
+    assert_eq!(
+        body["summary"],
+        json!({"accepted": 1, "replay": 1, "rejected": 2})
+    );
     assert_eq!(body["replay"], false);
 
     // The same key with another payload is 422; a replay of the whole batch is `replay: true`.
     let mut changed = receive.clone();
     changed["qty"] = 99.into();
     let (status, body) = hub.movements(&changed).await;
-    assert_eq!((status, body["type"].as_str()), (422, Some("urn:wes:problem#idempotency-key-reused")));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (422, Some("urn:wes:problem#idempotency-key-reused"))
+    );
     let (_, body) = hub.movements(&json!([receive])).await;
     assert_eq!(body["replay"], true);
 
     // Lot-tracked SKU with its lot; the same key from another partner is not a replay.
-    let mut lot = movement("cid-lot", "RECEIVE", "SKU-GADGET-BLU", 5, None, Some("RECV-1"));
+    let mut lot = movement(
+        "cid-lot",
+        "RECEIVE",
+        "SKU-GADGET-BLU",
+        5,
+        None,
+        Some("RECV-1"),
+    );
     lot["lot"] = "LOT-7".into();
     assert_eq!(hub.movements(&lot).await.0, 200);
 
     hub.wait_caught_up().await;
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "A.12.3.1").await, 88);
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "STAGING-OUT-3").await, 12);
-    let lots = hub.admin_get("/planner/v1/ledger/balances?sku=SKU-GADGET-BLU").await;
+    let lots = hub
+        .admin_get("/planner/v1/ledger/balances?sku=SKU-GADGET-BLU")
+        .await;
     assert_eq!(lots["balances"][0]["lot"], "LOT-7");
-    let log = hub.admin_get("/planner/v1/ledger/movements?correlation_id=cid-201").await;
+    let log = hub
+        .admin_get("/planner/v1/ledger/movements?correlation_id=cid-201")
+        .await;
     let rows = log["movements"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["source"], "WES");
@@ -72,8 +123,14 @@ async fn movements_reach_the_ledger_once(db: Db) {
     assert_eq!(rows[0]["executor_correlation_id"], "cid-201");
     assert_eq!(rows[0]["document_ref"]["id"], "SH-2026-000183");
     assert_eq!(rows[0]["actor"]["id"], "picker-7");
-    let all = hub.admin_get("/planner/v1/ledger/movements?warehouse_id=WH-Tokyo-01").await;
-    assert_eq!(all["movements"].as_array().unwrap().len(), 3, "replays and rejections wrote nothing");
+    let all = hub
+        .admin_get("/planner/v1/ledger/movements?warehouse_id=WH-Tokyo-01")
+        .await;
+    assert_eq!(
+        all["movements"].as_array().unwrap().len(),
+        3,
+        "replays and rejections wrote nothing"
+    );
 }
 
 async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
@@ -88,7 +145,11 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         "meta": {"released_at": "2026-11-21T05:55:00Z", "priority": 5}
     });
     let (status, body) = hub.post("/planner/v1/releases", ADMIN_KEY, &release).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ACCEPTED")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ACCEPTED")),
+        "{body}"
+    );
     let osaka = json!({
         "kind": "RECEIVER_EXPECTED", "warehouse_id": "WH-Osaka-02", "document_ref": {"type": "RECEIVER", "id": "RCV-9"},
         "routing": {"operations": [{"op_id": "1", "kind": "RECEIVE", "to_location": "DOCK-1"}]},
@@ -96,55 +157,121 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
     });
     let (status, body) = hub.post("/planner/v1/releases", ADMIN_KEY, &osaka).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["correlation_id"].as_str().is_some_and(|c| !c.is_empty()), "a correlation_id is assigned");
+    assert!(
+        body["correlation_id"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "a correlation_id is assigned"
+    );
     let cancel = json!({"kind": "CANCELLED", "warehouse_id": "WH-Tokyo-01", "correlation_id": "cid-102",
                         "document_ref": {"type": "SHIPPER", "id": "SH-2026-000183"}, "cancelled_correlation_id": "cid-101"});
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &cancel).await.0, 200);
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &release).await.1["status"], "REPLAY");
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &cancel).await.0,
+        200
+    );
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &release)
+            .await
+            .1["status"],
+        "REPLAY"
+    );
     // Bad releases change nothing.
     let mut unknown_sku = release.clone();
     unknown_sku["correlation_id"] = "cid-x".into();
     unknown_sku["routing"]["operations"][0]["sku"] = "SKU-NOPE".into();
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &unknown_sku).await.0, 422);
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &unknown_sku)
+            .await
+            .0,
+        422
+    );
     let dangling = json!({"kind": "CANCELLED", "warehouse_id": "WH-Tokyo-01", "document_ref": {"type": "SHIPPER", "id": "S"}, "cancelled_correlation_id": "nope"});
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &dangling).await.0, 422);
-    assert_eq!(hub.post("/planner/v1/releases", ACME_KEY, &release).await.0, 403, "executors cannot release");
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &dangling)
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        hub.post("/planner/v1/releases", ACME_KEY, &release).await.0,
+        403,
+        "executors cannot release"
+    );
 
     // The executor side: its own group, decoded by schema id, Tokyo's events only, in order.
     let codec = wes_kafka::Codec::new(&hub.registry_url, &wes_events::Catalog::embedded()).unwrap();
     let frn = "frn:wes:warehouse:WH-Tokyo-01".to_string();
-    let mut subscriber = wes_kafka::subscriber::DispatchSubscriber::new(&hub.bootstrap, "acme-exec", codec.clone(), Some(frn)).unwrap();
+    let mut subscriber = wes_kafka::subscriber::DispatchSubscriber::new(
+        &hub.bootstrap,
+        "acme-exec",
+        codec.clone(),
+        Some(frn),
+    )
+    .unwrap();
     let first = next_dispatch(&mut subscriber).await;
-    assert_eq!((first.event.kind.as_str(), first.event.correlation_id.as_str()), ("SHIPPER_RELEASED", "cid-101"));
+    assert_eq!(
+        (
+            first.event.kind.as_str(),
+            first.event.correlation_id.as_str()
+        ),
+        ("SHIPPER_RELEASED", "cid-101")
+    );
     assert_eq!(first.event.routing.operations.len(), 2);
-    assert_eq!(first.event.routing.operations[1].attributes["carrier"], r#"{"scac":"ABCD"}"#);
+    assert_eq!(
+        first.event.routing.operations[1].attributes["carrier"],
+        r#"{"scac":"ABCD"}"#
+    );
     let second = next_dispatch(&mut subscriber).await;
     assert_eq!(second.event.kind, "CANCELLED");
-    assert_eq!(second.event.cancelled_correlation_id.as_deref(), Some("cid-101"));
+    assert_eq!(
+        second.event.cancelled_correlation_id.as_deref(),
+        Some("cid-101")
+    );
     // A duplicate in the log (e.g. a producer retry) is dropped by the subscriber's dedup.
     let producer = wes_kafka::EventProducer::new(&hub.bootstrap, codec).unwrap();
     producer.send(&first.event).await.unwrap();
     let mut fresh = release.clone();
     fresh["correlation_id"] = "cid-103".into();
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &fresh).await.0, 200);
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &fresh).await.0,
+        200
+    );
     let third = next_dispatch(&mut subscriber).await;
-    assert_eq!(third.event.correlation_id, "cid-103", "the duplicate of cid-101 was skipped");
+    assert_eq!(
+        third.event.correlation_id, "cid-103",
+        "the duplicate of cid-101 was skipped"
+    );
     subscriber.commit().unwrap();
 
     hub.wait_caught_up().await;
-    let listed = hub.admin_get("/planner/v1/releases?warehouse_id=WH-Tokyo-01").await;
-    let original = listed["releases"].as_array().unwrap().iter().find(|r| r["correlation_id"] == "cid-101").unwrap().clone();
+    let listed = hub
+        .admin_get("/planner/v1/releases?warehouse_id=WH-Tokyo-01")
+        .await;
+    let original = listed["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["correlation_id"] == "cid-101")
+        .unwrap()
+        .clone();
     assert_eq!(original["cancelled_by"], "cid-102");
 }
 
-async fn next_dispatch(s: &mut wes_kafka::subscriber::DispatchSubscriber) -> wes_kafka::subscriber::Delivered {
-    tokio::time::timeout(Duration::from_secs(30), s.next()).await.expect("an event within 30 s").unwrap()
+async fn next_dispatch(
+    s: &mut wes_kafka::subscriber::DispatchSubscriber,
+) -> wes_kafka::subscriber::Delivered {
+    tokio::time::timeout(Duration::from_secs(30), s.next())
+        .await
+        .expect("an event within 30 s")
+        .unwrap()
 }
 
 async fn read_models(hub: &Hub) -> (Value, Value, Value, Value) {
     (
-        hub.admin_get("/planner/v1/ledger/balances?limit=10000").await,
-        hub.admin_get("/planner/v1/ledger/movements?limit=10000").await,
+        hub.admin_get("/planner/v1/ledger/balances?limit=10000")
+            .await,
+        hub.admin_get("/planner/v1/ledger/movements?limit=10000")
+            .await,
         hub.admin_get("/planner/v1/releases?limit=10000").await,
         hub.admin_get("/planner/v1/masterdata").await,
     )
@@ -158,7 +285,16 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
     let batch = |client: usize, n: usize| -> Value {
         Value::Array(
             (0..PER_BATCH)
-                .map(|i| movement(&format!("crash-{client}-{n}-{i}"), "RECEIVE", "SKU-CABLE-USB", 1, None, Some("B.01.1.1")))
+                .map(|i| {
+                    movement(
+                        &format!("crash-{client}-{n}-{i}"),
+                        "RECEIVE",
+                        "SKU-CABLE-USB",
+                        1,
+                        None,
+                        Some("B.01.1.1"),
+                    )
+                })
                 .collect(),
         )
     };
@@ -170,7 +306,12 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
             tokio::spawn(async move {
                 let mut acknowledged = vec![];
                 for (n, b) in body.iter().enumerate() {
-                    let sent = http.post(format!("{url}/wes/v1/realtime/movements")).bearer_auth(ACME_KEY).json(b).send().await;
+                    let sent = http
+                        .post(format!("{url}/wes/v1/realtime/movements"))
+                        .bearer_auth(ACME_KEY)
+                        .json(b)
+                        .send()
+                        .await;
                     match sent {
                         Ok(r) if r.status() == 200 => {
                             acknowledged.push(n);
@@ -190,18 +331,28 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     hub.kill();
-    let acknowledged: Vec<Vec<usize>> = join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let acknowledged: Vec<Vec<usize>> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
     let acked_batches: usize = acknowledged.iter().map(Vec::len).sum();
-    assert!(acked_batches < CLIENTS * BATCHES, "the kill happened mid-load ({acked_batches} batches acknowledged)");
+    assert!(
+        acked_batches < CLIENTS * BATCHES,
+        "the kill happened mid-load ({acked_batches} batches acknowledged)"
+    );
 
     hub.restart().await;
     // Clients retry everything with the same keys: what was acknowledged must be a replay.
-    for client in 0..CLIENTS {
+    for (client, acked_by_client) in acknowledged.iter().enumerate() {
         for n in 0..BATCHES {
             let (status, body) = hub.movements(&batch(client, n)).await;
             assert_eq!(status, 200, "{body}");
-            if acknowledged[client].contains(&n) {
-                assert_eq!(body["replay"], true, "acknowledged batch {client}/{n} must replay: {body}");
+            if acked_by_client.contains(&n) {
+                assert_eq!(
+                    body["replay"], true,
+                    "acknowledged batch {client}/{n} must replay: {body}"
+                );
             }
             assert_eq!(body["summary"]["rejected"], 0, "{body}");
         }
@@ -209,36 +360,87 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
     hub.wait_caught_up().await;
     let expected = (CLIENTS * BATCHES * PER_BATCH) as i64;
     assert_eq!(hub.balance("SKU-CABLE-USB", "B.01.1.1").await, expected);
-    let log = hub.admin_get("/planner/v1/ledger/movements?sku=SKU-CABLE-USB&limit=10000").await;
-    let ids: std::collections::BTreeSet<&str> =
-        log["movements"].as_array().unwrap().iter().map(|m| m["executor_correlation_id"].as_str().unwrap()).collect();
-    assert_eq!(log["movements"].as_array().unwrap().len() as i64, expected, "each movement exactly once");
+    let log = hub
+        .admin_get("/planner/v1/ledger/movements?sku=SKU-CABLE-USB&limit=10000")
+        .await;
+    let ids: std::collections::BTreeSet<&str> = log["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["executor_correlation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        log["movements"].as_array().unwrap().len() as i64,
+        expected,
+        "each movement exactly once"
+    );
     assert_eq!(ids.len() as i64, expected);
 }
 
 async fn rebuilding_every_projection_equals_live(db: Db) {
     let hub = Hub::start(db).await;
     let batch: Vec<Value> = (0..50)
-        .map(|i| movement(&format!("rb-{i}"), if i % 2 == 0 { "RECEIVE" } else { "ADJUST" }, "SKU-WIDGET-RED-LG", 1 + i, None, Some("A.12.3.2")))
+        .map(|i| {
+            movement(
+                &format!("rb-{i}"),
+                if i % 2 == 0 { "RECEIVE" } else { "ADJUST" },
+                "SKU-WIDGET-RED-LG",
+                1 + i,
+                None,
+                Some("A.12.3.2"),
+            )
+        })
         .collect();
     assert_eq!(hub.movements(&Value::Array(batch)).await.0, 200);
     let release = json!({"kind": "WORKORDER_RELEASED", "correlation_id": "wo-1", "warehouse_id": "WH-Tokyo-01",
                          "document_ref": {"type": "WORKORDER", "id": "WO-1"}, "routing": {"operations": [{"op_id": "1", "kind": "ASSEMBLE"}]}});
-    assert_eq!(hub.post("/planner/v1/releases", ADMIN_KEY, &release).await.0, 200);
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &release)
+            .await
+            .0,
+        200
+    );
     hub.wait_caught_up().await;
     let before = read_models(&hub).await;
     for name in ["ledger", "dispatch", "masterdata"] {
-        let (status, report) = hub.post(&format!("/planner/v1/projections/{name}/rebuild"), ADMIN_KEY, &json!({})).await;
+        let (status, report) = hub
+            .post(
+                &format!("/planner/v1/projections/{name}/rebuild"),
+                ADMIN_KEY,
+                &json!({}),
+            )
+            .await;
         assert_eq!(status, 200, "{report}");
         assert!(report["records_replayed"].as_u64().unwrap() > 0);
     }
     assert_eq!(read_models(&hub).await, before);
     // The live runners resume after the swap: a new movement still lands.
-    assert_eq!(hub.movements(&movement("rb-after", "RECEIVE", "SKU-WIDGET-RED-LG", 7, None, Some("A.12.3.2"))).await.0, 200);
+    assert_eq!(
+        hub.movements(&movement(
+            "rb-after",
+            "RECEIVE",
+            "SKU-WIDGET-RED-LG",
+            7,
+            None,
+            Some("A.12.3.2")
+        ))
+        .await
+        .0,
+        200
+    );
     hub.wait_caught_up().await;
     let expected: i64 = (0..50).map(|i| 1 + i).sum::<i64>() + 7;
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "A.12.3.2").await, expected);
-    assert_eq!(hub.post("/planner/v1/projections/nope/rebuild", ADMIN_KEY, &json!({})).await.0, 404);
+    assert_eq!(
+        hub.post(
+            "/planner/v1/projections/nope/rebuild",
+            ADMIN_KEY,
+            &json!({})
+        )
+        .await
+        .0,
+        404
+    );
 }
 
 macro_rules! on_sqlite_and_postgres {
@@ -264,7 +466,19 @@ on_sqlite_and_postgres!(
 #[tokio::test(flavor = "multi_thread")]
 async fn any_client_decodes_records_by_schema_id() {
     let hub = Hub::start(Db::Sqlite).await;
-    assert_eq!(hub.movements(&movement("interop-1", "RECEIVE", "SKU-WIDGET-RED-LG", 3, None, Some("DOCK-3"))).await.0, 200);
+    assert_eq!(
+        hub.movements(&movement(
+            "interop-1",
+            "RECEIVE",
+            "SKU-WIDGET-RED-LG",
+            3,
+            None,
+            Some("DOCK-3")
+        ))
+        .await
+        .0,
+        200
+    );
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &hub.bootstrap)
         .set("group.id", "interop")
@@ -274,21 +488,50 @@ async fn any_client_decodes_records_by_schema_id() {
     consumer.subscribe(&["wes.realtime.movements.v1"]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let message = loop {
-        assert!(std::time::Instant::now() < deadline, "no record on the movements topic");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record on the movements topic"
+        );
         if let Some(m) = consumer.poll(Duration::from_millis(200)) {
             break m.unwrap().detach();
         }
     };
-    assert_eq!(message.key(), Some("frn:wes:warehouse:WH-Tokyo-01".as_bytes()));
+    assert_eq!(
+        message.key(),
+        Some("frn:wes:warehouse:WH-Tokyo-01".as_bytes())
+    );
     let payload = message.payload().unwrap();
     assert_eq!(payload[0], 0, "Confluent magic byte");
     let id = u32::from_be_bytes(payload[1..5].try_into().unwrap());
-    let schema: Value = hub.client.get(format!("{}/schemas/ids/{id}", hub.registry_url)).send().await.unwrap().json().await.unwrap();
+    let schema: Value = hub
+        .client
+        .get(format!("{}/schemas/ids/{id}", hub.registry_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let schema = apache_avro::Schema::parse_str(schema["schema"].as_str().unwrap()).unwrap();
-    let value = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap().read_value(&mut &payload[5..]).unwrap();
-    let apache_avro::types::Value::Record(fields) = value else { panic!("a record") };
-    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
-    assert_eq!(field("correlation_id"), apache_avro::types::Value::String("interop-1".into()));
+    let value = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &payload[5..])
+        .unwrap();
+    let apache_avro::types::Value::Record(fields) = value else {
+        panic!("a record")
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        field("correlation_id"),
+        apache_avro::types::Value::String("interop-1".into())
+    );
     assert_eq!(field("qty"), apache_avro::types::Value::Long(3));
 }
 
@@ -296,10 +539,23 @@ async fn any_client_decodes_records_by_schema_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn schema_files_are_checked_backward_transitive() {
     let hub = Hub::start(Db::Sqlite).await;
-    let output = hub.cli().args(["schemas", "check", "--root"]).arg(repo_root()).output().unwrap();
+    let output = hub
+        .cli()
+        .args(["schemas", "check", "--root"])
+        .arg(repo_root())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(stdout.matches("(BACKWARD_TRANSITIVE): compatible").count(), 6, "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.matches("(BACKWARD_TRANSITIVE): compatible").count(),
+        6,
+        "{stdout}"
+    );
 
     // A required field without a default cannot read the data already written: incompatible.
     let broken = tempfile::tempdir().unwrap();
@@ -308,14 +564,33 @@ async fn schema_files_are_checked_backward_transitive() {
         let path = entry.unwrap().path();
         let mut text = std::fs::read_to_string(&path).unwrap();
         if path.ends_with("movement_recorded.avsc") {
-            text = text.replacen(r#""fields": ["#, r#""fields": [{"name": "shift_id", "type": "string"},"#, 1);
+            text = text.replacen(
+                r#""fields": ["#,
+                r#""fields": [{"name": "shift_id", "type": "string"},"#,
+                1,
+            );
         }
-        std::fs::write(broken.path().join("schemas").join(path.file_name().unwrap()), text).unwrap();
+        std::fs::write(
+            broken
+                .path()
+                .join("schemas")
+                .join(path.file_name().unwrap()),
+            text,
+        )
+        .unwrap();
     }
-    let output = hub.cli().args(["schemas", "check", "--root"]).arg(broken.path()).output().unwrap();
+    let output = hub
+        .cli()
+        .args(["schemas", "check", "--root"])
+        .arg(broken.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    assert!(stdout.contains("wes.realtime.movements.v1-value (BACKWARD_TRANSITIVE): INCOMPATIBLE"), "{stdout}");
+    assert!(
+        stdout.contains("wes.realtime.movements.v1-value (BACKWARD_TRANSITIVE): INCOMPATIBLE"),
+        "{stdout}"
+    );
 
     let plan = hub.cli().args(["topics", "plan"]).output().unwrap();
     assert!(String::from_utf8_lossy(&plan.stdout).contains("topics match topics.yaml (6 topics)"));
@@ -327,37 +602,121 @@ async fn master_data_import_admin_api_and_credentials() {
     let hub = Hub::start(Db::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("skus.csv");
-    std::fs::write(&csv, "sku,base_uom,tracking,description\nSKU-NEW-1,EA,NONE,new one\n").unwrap();
-    let output = hub.cli().args(["masterdata", "import"]).arg(&csv).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(hub.movements(&movement("md-1", "RECEIVE", "SKU-NEW-1", 4, None, Some("RECV-1"))).await.0, 200);
+    std::fs::write(
+        &csv,
+        "sku,base_uom,tracking,description\nSKU-NEW-1,EA,NONE,new one\n",
+    )
+    .unwrap();
+    let output = hub
+        .cli()
+        .args(["masterdata", "import"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        hub.movements(&movement(
+            "md-1",
+            "RECEIVE",
+            "SKU-NEW-1",
+            4,
+            None,
+            Some("RECV-1")
+        ))
+        .await
+        .0,
+        200
+    );
     // Re-importing the same file writes nothing.
-    let again = hub.cli().args(["masterdata", "import"]).arg(&csv).output().unwrap();
+    let again = hub
+        .cli()
+        .args(["masterdata", "import"])
+        .arg(&csv)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("\"written\":0"));
 
     let bundle = json!({"locations": [{"warehouse_id": "WH-Tokyo-01", "location": "Z.99"}],
                         "partners": [{"partner_id": "WH-Tokyo-01/GammaWES", "allowed_warehouses": ["WH-Tokyo-01"], "api_keys": ["gamma-key-00000000000"]}]});
     let (status, report) = hub.post("/planner/v1/masterdata", ADMIN_KEY, &bundle).await;
-    assert_eq!((status, report["written"].as_u64(), report["visible"].as_bool()), (200, Some(2), Some(true)), "{report}");
+    assert_eq!(
+        (
+            status,
+            report["written"].as_u64(),
+            report["visible"].as_bool()
+        ),
+        (200, Some(2), Some(true)),
+        "{report}"
+    );
     let gamma = movement("md-2", "RECEIVE", "SKU-NEW-1", 1, None, Some("Z.99"));
-    assert_eq!(hub.post("/wes/v1/realtime/movements", "gamma-key-00000000000", &gamma).await.0, 200);
+    assert_eq!(
+        hub.post(
+            "/wes/v1/realtime/movements",
+            "gamma-key-00000000000",
+            &gamma
+        )
+        .await
+        .0,
+        200
+    );
     // A new key is issued once and works at once; the old one keeps working (rotation).
-    let (status, issued) = hub.post("/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys", ADMIN_KEY, &json!({})).await;
+    let (status, issued) = hub
+        .post(
+            "/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys",
+            ADMIN_KEY,
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, 200, "{issued}");
     let new_key = issued["api_key"].as_str().unwrap();
     let gamma2 = movement("md-3", "RECEIVE", "SKU-NEW-1", 1, None, Some("Z.99"));
-    assert_eq!(hub.post("/wes/v1/realtime/movements", new_key, &gamma2).await.0, 200);
+    assert_eq!(
+        hub.post("/wes/v1/realtime/movements", new_key, &gamma2)
+            .await
+            .0,
+        200
+    );
     let listed = hub.admin_get("/planner/v1/masterdata").await;
-    assert!(!listed.to_string().contains("gamma-key"), "raw keys are never returned");
+    assert!(
+        !listed.to_string().contains("gamma-key"),
+        "raw keys are never returned"
+    );
 
     // Bad master data is refused whole; executors cannot administer; unknown keys are 401.
     let bad = json!({"skus": [{"sku": "SKU-OK", "base_uom": "EA"}, {"sku": "SKU BAD", "base_uom": "EA"}]});
-    assert_eq!(hub.post("/planner/v1/masterdata", ADMIN_KEY, &bad).await.0, 400);
-    assert!(!hub.admin_get("/planner/v1/masterdata").await.to_string().contains("SKU-OK"));
+    assert_eq!(
+        hub.post("/planner/v1/masterdata", ADMIN_KEY, &bad).await.0,
+        400
+    );
+    assert!(
+        !hub.admin_get("/planner/v1/masterdata")
+            .await
+            .to_string()
+            .contains("SKU-OK")
+    );
     let orphan = json!({"locations": [{"warehouse_id": "WH-Nowhere", "location": "A"}]});
-    assert_eq!(hub.post("/planner/v1/masterdata", ADMIN_KEY, &orphan).await.0, 422);
-    assert_eq!(hub.post("/planner/v1/masterdata", ACME_KEY, &bundle).await.0, 403);
-    assert_eq!(hub.post("/planner/v1/masterdata", "no-such-key-000000000", &bundle).await.0, 401);
+    assert_eq!(
+        hub.post("/planner/v1/masterdata", ADMIN_KEY, &orphan)
+            .await
+            .0,
+        422
+    );
+    assert_eq!(
+        hub.post("/planner/v1/masterdata", ACME_KEY, &bundle)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        hub.post("/planner/v1/masterdata", "no-such-key-000000000", &bundle)
+            .await
+            .0,
+        401
+    );
 }
 
 /// Every rejection is a problem document and changes nothing.
@@ -366,14 +725,22 @@ async fn bad_input_gets_a_problem_and_changes_nothing() {
     let hub = Hub::start(Db::Sqlite).await;
     let url = format!("{}/wes/v1/realtime/movements", hub.http_url);
     let send = |body: Vec<u8>, content_type: &'static str, traceparent: Option<&'static str>| {
-        let mut request = hub.client.post(&url).bearer_auth(ACME_KEY).header("content-type", content_type).body(body);
+        let mut request = hub
+            .client
+            .post(&url)
+            .bearer_auth(ACME_KEY)
+            .header("content-type", content_type)
+            .body(body);
         if let Some(tp) = traceparent {
             request = request.header("traceparent", tp);
         }
         async move {
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
-            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let body: Value = response.json().await.unwrap();
             assert_eq!(content_type, "application/problem+json");
             for member in ["type", "title", "status", "detail", "instance", "trace_id"] {
@@ -385,25 +752,79 @@ async fn bad_input_gets_a_problem_and_changes_nothing() {
     };
     let json = "application/json";
     assert_eq!(send(b"{not json".to_vec(), json, None).await.0, 400);
-    assert_eq!(send(vec![0xff, 0xfe, 0x7b], json, None).await.0, 400, "non-UTF-8");
+    assert_eq!(
+        send(vec![0xff, 0xfe, 0x7b], json, None).await.0,
+        400,
+        "non-UTF-8"
+    );
     assert_eq!(send(b"[]".to_vec(), json, None).await.0, 400);
     assert_eq!(send(b"42".to_vec(), json, None).await.0, 400);
-    assert_eq!(send("[".repeat(10_000).into_bytes(), json, None).await.0, 400, "deeply nested");
+    assert_eq!(
+        send("[".repeat(10_000).into_bytes(), json, None).await.0,
+        400,
+        "deeply nested"
+    );
     assert_eq!(send(b"{}".to_vec(), "text/plain", None).await.0, 415);
-    let many = Value::Array((0..201).map(|i| movement(&format!("m-{i}"), "RECEIVE", "SKU-WIDGET-RED-LG", 1, None, Some("RECV-1"))).collect());
-    assert_eq!(send(serde_json::to_vec(&many).unwrap(), json, None).await.0, 413);
+    let many = Value::Array(
+        (0..201)
+            .map(|i| {
+                movement(
+                    &format!("m-{i}"),
+                    "RECEIVE",
+                    "SKU-WIDGET-RED-LG",
+                    1,
+                    None,
+                    Some("RECV-1"),
+                )
+            })
+            .collect(),
+    );
+    assert_eq!(
+        send(serde_json::to_vec(&many).unwrap(), json, None).await.0,
+        413
+    );
     let huge = vec![b' '; 5 * 1024 * 1024];
     assert_eq!(send(huge, json, None).await.0, 413);
-    let (status, body) = send(b"{\"correlation_id\": \"x\"}".to_vec(), json, Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).await;
-    assert_eq!((status, body["trace_id"].as_str()), (400, Some("4bf92f3577b34da6a3ce929d0e0e4736")), "trace id from traceparent");
+    let (status, body) = send(
+        b"{\"correlation_id\": \"x\"}".to_vec(),
+        json,
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["trace_id"].as_str()),
+        (400, Some("4bf92f3577b34da6a3ce929d0e0e4736")),
+        "trace id from traceparent"
+    );
     assert_eq!(body["instance"], "/wes/v1/realtime/movements");
     let wrong_method = hub.client.get(&url).send().await.unwrap();
     assert_eq!(wrong_method.status().as_u16(), 405);
-    assert_eq!(wrong_method.headers()["content-type"], "application/problem+json");
-    let bad_query = hub.client.get(format!("{}/planner/v1/ledger/balances?limit=abc", hub.http_url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    assert_eq!(
+        wrong_method.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bad_query = hub
+        .client
+        .get(format!(
+            "{}/planner/v1/ledger/balances?limit=abc",
+            hub.http_url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_query.status().as_u16(), 400);
-    assert_eq!(bad_query.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        bad_query.headers()["content-type"],
+        "application/problem+json"
+    );
     hub.wait_caught_up().await;
-    let log = hub.admin_get("/planner/v1/ledger/movements?warehouse_id=WH-Tokyo-01").await;
-    assert_eq!(log["movements"].as_array().unwrap().len(), 0, "nothing was written");
+    let log = hub
+        .admin_get("/planner/v1/ledger/movements?warehouse_id=WH-Tokyo-01")
+        .await;
+    assert_eq!(
+        log["movements"].as_array().unwrap().len(),
+        0,
+        "nothing was written"
+    );
 }

@@ -21,29 +21,50 @@ pub enum Db {
 /// The directory holding the workspace's binaries (`target/debug` or `target/release`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
-    assert!(dir.join("wes").exists(), "{} has no `wes` binary: run `cargo build --bins` first (scripts/test does)", dir.display());
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory")
+        .to_path_buf();
+    assert!(
+        dir.join("wes").exists(),
+        "{} has no `wes` binary: run `cargo build --bins` first (scripts/test does)",
+        dir.display()
+    );
     dir
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn postgres_base() -> String {
-    std::env::var("WES_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("WES_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn create_database() -> (String, String) {
     sqlx::any::install_default_drivers();
     let base = postgres_base();
     let name = format!("wes_hub_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL must be reachable at WES_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be reachable at WES_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     admin.close().await;
     let (server, _) = base.rsplit_once('/').expect("a database URL");
     (format!("{server}/{name}"), name)
@@ -77,7 +98,10 @@ impl Hub {
             data_dir: tempfile::tempdir().unwrap(),
             database,
             ports,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
         };
         hub.spawn().await;
         hub
@@ -97,7 +121,10 @@ impl Hub {
             .env("WES_DEMO_KEY_ACME", ACME_KEY)
             .env("WES_DEMO_KEY_BETA", BETA_KEY)
             .env("WES_HUB_URL", &self.http_url)
-            .env("WES_LOG", std::env::var("WES_TEST_LOG").unwrap_or_else(|_| "warn".into()));
+            .env(
+                "WES_LOG",
+                std::env::var("WES_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         match &self.database {
             Some((url, _)) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),
@@ -108,13 +135,18 @@ impl Hub {
     /// A `wes` CLI command pointed at this hub and its broker and registry.
     pub fn cli(&self) -> Command {
         let mut command = self.command("wes");
-        command.env("KAFKA_BOOTSTRAP_SERVERS", &self.bootstrap).env("SCHEMA_REGISTRY_URL", &self.registry_url);
+        command
+            .env("KAFKA_BOOTSTRAP_SERVERS", &self.bootstrap)
+            .env("SCHEMA_REGISTRY_URL", &self.registry_url);
         command
     }
 
     async fn spawn(&mut self) {
         let mut command = self.command("wes");
-        command.args(["serve", "--demo"]).stdout(Stdio::null()).stderr(Stdio::inherit());
+        command
+            .args(["serve", "--demo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         self.child = Some(command.spawn().expect("spawning wes serve"));
         self.wait_ready().await;
     }
@@ -125,12 +157,19 @@ impl Hub {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("wes serve exited during start: {status}");
             }
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.http_url)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.http_url))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return;
             }
-            assert!(Instant::now() < deadline, "the hub did not become ready within 120 s");
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not become ready within 120 s"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -163,12 +202,23 @@ impl Hub {
     }
 
     pub async fn movements(&self, body: &Value) -> (u16, Value) {
-        self.post("/wes/v1/realtime/movements", ACME_KEY, body).await
+        self.post("/wes/v1/realtime/movements", ACME_KEY, body)
+            .await
     }
 
     pub async fn admin_get(&self, path: &str) -> Value {
-        let response = self.client.get(format!("{}{path}", self.http_url)).bearer_auth(ADMIN_KEY).send().await.unwrap();
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        let response = self
+            .client
+            .get(format!("{}{path}", self.http_url))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().await.unwrap()
     }
 
@@ -178,18 +228,33 @@ impl Hub {
         loop {
             let status = self.admin_get("/planner/v1/projections").await;
             let projections = status["projections"].as_array().unwrap();
-            if projections.iter().all(|p| p["caught_up"] == Value::Bool(true)) {
+            if projections
+                .iter()
+                .all(|p| p["caught_up"] == Value::Bool(true))
+            {
                 return;
             }
-            assert!(Instant::now() < deadline, "projections did not catch up: {status}");
+            assert!(
+                Instant::now() < deadline,
+                "projections did not catch up: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Balance of one (SKU, location) in WH-Tokyo-01, 0 when absent.
     pub async fn balance(&self, sku: &str, location: &str) -> i64 {
-        let rows = self.admin_get(&format!("/planner/v1/ledger/balances?warehouse_id=WH-Tokyo-01&sku={sku}&location={location}")).await;
-        rows["balances"].as_array().unwrap().iter().map(|b| b["qty"].as_i64().unwrap()).sum()
+        let rows = self
+            .admin_get(&format!(
+                "/planner/v1/ledger/balances?warehouse_id=WH-Tokyo-01&sku={sku}&location={location}"
+            ))
+            .await;
+        rows["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["qty"].as_i64().unwrap())
+            .sum()
     }
 }
 
@@ -199,10 +264,16 @@ impl Drop for Hub {
         if let Some((_, name)) = self.database.take() {
             // Best effort: a fresh runtime, since Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 runtime.block_on(async move {
                     if let Ok(admin) = sqlx::AnyPool::connect(&postgres_base()).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&admin)
+                                .await;
                     }
                 });
             })
@@ -212,7 +283,14 @@ impl Drop for Hub {
 }
 
 /// A movement in WH-Tokyo-01 as JSON.
-pub fn movement(cid: &str, kind: &str, sku: &str, qty: i64, from: Option<&str>, to: Option<&str>) -> Value {
+pub fn movement(
+    cid: &str,
+    kind: &str,
+    sku: &str,
+    qty: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Value {
     let mut m = serde_json::json!({
         "correlation_id": cid, "kind": kind, "warehouse_id": "WH-Tokyo-01", "sku": sku, "qty": qty,
         "uom": if sku == "SKU-CABLE-USB" { "CS" } else { "EA" }, "occurred_at": "2026-11-21T06:10:00Z"

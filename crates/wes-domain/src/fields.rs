@@ -24,7 +24,10 @@ impl<'a> Fields<'a> {
         match self.raw(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(Rejection::malformed(&ptr(name), format!("`{name}` must be a string"))),
+            Some(_) => Err(Rejection::malformed(
+                &ptr(name),
+                format!("`{name}` must be a string"),
+            )),
         }
     }
 
@@ -34,7 +37,11 @@ impl<'a> Fields<'a> {
     }
 
     /// An identifier-shaped string, parsed into its typed id.
-    pub fn opt_id<T>(&self, name: &str, parse: fn(&str) -> Option<T>) -> Result<Option<T>, Rejection> {
+    pub fn opt_id<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, Rejection> {
         match self.opt_str(name)? {
             None => Ok(None),
             Some(text) => parse(text).map(Some).ok_or_else(|| {
@@ -57,7 +64,10 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
                 Rejection::malformed(&ptr(name), format!("`{name}` must be a whole number"))
             }),
-            Some(_) => Err(Rejection::malformed(&ptr(name), format!("`{name}` must be a number"))),
+            Some(_) => Err(Rejection::malformed(
+                &ptr(name),
+                format!("`{name}` must be a number"),
+            )),
         }
     }
 
@@ -67,10 +77,18 @@ impl<'a> Fields<'a> {
     }
 
     /// An enumeration given as a string; unknown values are malformed (400).
-    pub fn req_enum<T>(&self, name: &str, parse: fn(&str) -> Option<T>, allowed: &str) -> Result<T, Rejection> {
+    pub fn req_enum<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Option<T>,
+        allowed: &str,
+    ) -> Result<T, Rejection> {
         let text = self.req_str(name)?;
         parse(text).ok_or_else(|| {
-            Rejection::malformed(&ptr(name), format!("`{name}` has unknown value {text:?}; expected one of {allowed}"))
+            Rejection::malformed(
+                &ptr(name),
+                format!("`{name}` has unknown value {text:?}; expected one of {allowed}"),
+            )
         })
     }
 }

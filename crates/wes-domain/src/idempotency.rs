@@ -45,8 +45,14 @@ pub fn decide(existing: Option<&StoredKey>, payload_sha256: &str, now: UtcMillis
     match existing {
         None => Claim::Fresh,
         Some(key) if key.payload_sha256 != payload_sha256 => Claim::PayloadMismatch,
-        Some(StoredKey { state: KeyState::Done, .. }) => Claim::Replay,
-        Some(StoredKey { state: KeyState::InFlight { lease_until }, .. }) if *lease_until > now => Claim::InFlight,
+        Some(StoredKey {
+            state: KeyState::Done,
+            ..
+        }) => Claim::Replay,
+        Some(StoredKey {
+            state: KeyState::InFlight { lease_until },
+            ..
+        }) if *lease_until > now => Claim::InFlight,
         Some(_) => Claim::TakeOver,
     }
 }
@@ -62,7 +68,10 @@ const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b0e_6f3c_8d1a_4e7b_9c2d_1f0a_3e
 /// The event id of the event a keyed request produces: the same key always gives the same id, so a
 /// re-produced event is recognised and skipped by every projection.
 pub fn event_id(scope: &str, partner: &str, correlation_id: &str) -> Uuid {
-    Uuid::new_v5(&EVENT_NAMESPACE, format!("{scope}\u{0}{partner}\u{0}{correlation_id}").as_bytes())
+    Uuid::new_v5(
+        &EVENT_NAMESPACE,
+        format!("{scope}\u{0}{partner}\u{0}{correlation_id}").as_bytes(),
+    )
 }
 
 #[cfg(test)]
@@ -73,8 +82,16 @@ mod tests {
     #[test]
     fn decisions_follow_the_contract() {
         let now = UtcMillis(1_000);
-        let done = StoredKey { payload_sha256: "h".into(), state: KeyState::Done };
-        let flying = |until| StoredKey { payload_sha256: "h".into(), state: KeyState::InFlight { lease_until: UtcMillis(until) } };
+        let done = StoredKey {
+            payload_sha256: "h".into(),
+            state: KeyState::Done,
+        };
+        let flying = |until| StoredKey {
+            payload_sha256: "h".into(),
+            state: KeyState::InFlight {
+                lease_until: UtcMillis(until),
+            },
+        };
         assert_eq!(decide(None, "h", now), Claim::Fresh);
         assert_eq!(decide(Some(&done), "h", now), Claim::Replay);
         assert_eq!(decide(Some(&done), "other", now), Claim::PayloadMismatch);
@@ -84,9 +101,21 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_key_order_and_event_ids_are_stable() {
-        assert_eq!(payload_fingerprint(&json!({"a": 1, "b": 2})), payload_fingerprint(&json!({"b": 2, "a": 1})));
-        assert_ne!(payload_fingerprint(&json!({"a": 1})), payload_fingerprint(&json!({"a": 2})));
-        assert_eq!(event_id("movement", "p", "c"), event_id("movement", "p", "c"));
-        assert_ne!(event_id("movement", "p", "c"), event_id("movement", "q", "c"));
+        assert_eq!(
+            payload_fingerprint(&json!({"a": 1, "b": 2})),
+            payload_fingerprint(&json!({"b": 2, "a": 1}))
+        );
+        assert_ne!(
+            payload_fingerprint(&json!({"a": 1})),
+            payload_fingerprint(&json!({"a": 2}))
+        );
+        assert_eq!(
+            event_id("movement", "p", "c"),
+            event_id("movement", "p", "c")
+        );
+        assert_ne!(
+            event_id("movement", "p", "c"),
+            event_id("movement", "q", "c")
+        );
     }
 }

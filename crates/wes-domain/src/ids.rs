@@ -82,7 +82,9 @@ impl WarehouseFrn {
         &self.0
     }
     pub fn warehouse_id(&self) -> Option<WarehouseId> {
-        self.0.strip_prefix(Self::PREFIX).and_then(WarehouseId::parse)
+        self.0
+            .strip_prefix(Self::PREFIX)
+            .and_then(WarehouseId::parse)
     }
 }
 

@@ -2,19 +2,21 @@
 //! releases, the ledger effect of a movement and the idempotency decision. Adapters (Kafka, SQL,
 //! HTTP) call into this crate; it never calls out.
 
-pub mod ids;
 pub mod fields;
 pub mod idempotency;
+pub mod ids;
 pub mod masterdata;
 pub mod movement;
-pub mod release;
 pub mod rejection;
+pub mod release;
 
 pub use ids::*;
 pub use rejection::{Rejection, RejectionKind};
 
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in events and read models uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct UtcMillis(pub i64);
 
 impl UtcMillis {

@@ -125,11 +125,15 @@ impl MasterData {
             md.skus.insert(s.sku.clone(), s);
         }
         for l in locations {
-            md.locations.entry(l.warehouse_id).or_default().insert(l.location);
+            md.locations
+                .entry(l.warehouse_id)
+                .or_default()
+                .insert(l.location);
         }
         for p in partners {
             for digest in &p.api_key_sha256 {
-                md.partner_by_key.insert(digest.clone(), p.partner_id.clone());
+                md.partner_by_key
+                    .insert(digest.clone(), p.partner_id.clone());
             }
             md.partners.insert(p.partner_id.clone(), p);
         }
@@ -139,11 +143,15 @@ impl MasterData {
     /// The partner holding this raw API key, if any.
     pub fn partner_for_key(&self, raw_key: &str) -> Option<&Partner> {
         let digest = api_key_digest(raw_key);
-        self.partner_by_key.get(&digest).and_then(|id| self.partners.get(id))
+        self.partner_by_key
+            .get(&digest)
+            .and_then(|id| self.partners.get(id))
     }
 
     pub fn location_exists(&self, warehouse: &WarehouseId, location: &LocationCode) -> bool {
-        self.locations.get(warehouse).is_some_and(|set| set.contains(location))
+        self.locations
+            .get(warehouse)
+            .is_some_and(|set| set.contains(location))
     }
 
     pub fn require_location(

@@ -1,10 +1,10 @@
 //! Realtime movements (contract §3): validation of one record and its effect on the ledger.
 
+use crate::UtcMillis;
 use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::{MasterData, Partner, Tracking};
 use crate::rejection::Rejection;
-use crate::UtcMillis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -51,11 +51,17 @@ impl MovementKind {
     }
 
     fn requires_from(self) -> bool {
-        matches!(self, MovementKind::Pick | MovementKind::Move | MovementKind::Consume | MovementKind::Ship)
+        matches!(
+            self,
+            MovementKind::Pick | MovementKind::Move | MovementKind::Consume | MovementKind::Ship
+        )
     }
 
     fn requires_to(self) -> bool {
-        matches!(self, MovementKind::Put | MovementKind::Move | MovementKind::Produce | MovementKind::Receive)
+        matches!(
+            self,
+            MovementKind::Put | MovementKind::Move | MovementKind::Produce | MovementKind::Receive
+        )
     }
 }
 
@@ -123,10 +129,16 @@ impl DocumentRef {
     /// Parses a `document_ref` object. Anything wrong inside it is business-invalid (422), as the
     /// contract says for a malformed `document_ref`.
     pub fn from_json(field: &str, value: &Value) -> Result<DocumentRef, Rejection> {
-        let bad = |detail: String| Rejection::unprocessable(field, format!("malformed document_ref: {detail}"));
-        let object = value.as_object().ok_or_else(|| bad("expected an object".into()))?;
+        let bad = |detail: String| {
+            Rejection::unprocessable(field, format!("malformed document_ref: {detail}"))
+        };
+        let object = value
+            .as_object()
+            .ok_or_else(|| bad("expected an object".into()))?;
         let doc_type = match object.get("type") {
-            Some(Value::String(t)) => DocumentType::parse(t).ok_or_else(|| bad(format!("unknown type {t:?}")))?,
+            Some(Value::String(t)) => {
+                DocumentType::parse(t).ok_or_else(|| bad(format!("unknown type {t:?}")))?
+            }
             _ => return Err(bad("`type` is required".into())),
         };
         let id = match object.get("id") {
@@ -141,7 +153,11 @@ impl DocumentRef {
             },
             Some(_) => return Err(bad("`line_no` must be a number".into())),
         };
-        Ok(DocumentRef { doc_type, id, line_no })
+        Ok(DocumentRef {
+            doc_type,
+            id,
+            line_no,
+        })
     }
 }
 
@@ -164,9 +180,14 @@ impl ActorKind {
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
-        [ActorKind::Human, ActorKind::Robot, ActorKind::Device, ActorKind::System]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            ActorKind::Human,
+            ActorKind::Robot,
+            ActorKind::Device,
+            ActorKind::System,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -206,10 +227,18 @@ pub fn item_key(item: &Value) -> Result<(CorrelationId, WarehouseId), Rejection>
 
 /// Validates one movement record against master data, for a partner already known to be allowed
 /// in the record's warehouse. Unknown fields are ignored (minor versions only add optional fields).
-pub fn validate_movement(item: &Value, md: &MasterData, partner: &Partner) -> Result<Movement, Rejection> {
+pub fn validate_movement(
+    item: &Value,
+    md: &MasterData,
+    partner: &Partner,
+) -> Result<Movement, Rejection> {
     let f = Fields::of(item)?;
     let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let kind = f.req_enum("kind", MovementKind::parse, "PICK, PUT, MOVE, ADJUST, CONSUME, PRODUCE, RECEIVE, SHIP")?;
+    let kind = f.req_enum(
+        "kind",
+        MovementKind::parse,
+        "PICK, PUT, MOVE, ADJUST, CONSUME, PRODUCE, RECEIVE, SHIP",
+    )?;
     let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
     let sku = f.req_id("sku", SkuCode::parse)?;
     let qty = f.req_i64("qty")?;
@@ -220,37 +249,64 @@ pub fn validate_movement(item: &Value, md: &MasterData, partner: &Partner) -> Re
     let serial = f.opt_id("serial", |s| is_valid_id(s).then(|| s.to_owned()))?;
     let occurred_text = f.req_str("occurred_at")?;
     let occurred_at = UtcMillis::parse_rfc3339(occurred_text).ok_or_else(|| {
-        Rejection::malformed("/occurred_at", format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"))
+        Rejection::malformed(
+            "/occurred_at",
+            format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"),
+        )
     })?;
     let actor = match f.raw("actor") {
         None => None,
         Some(value) => {
-            let a = Fields::of(value).map_err(|_| Rejection::malformed("/actor", "`actor` must be an object"))?;
+            let a = Fields::of(value)
+                .map_err(|_| Rejection::malformed("/actor", "`actor` must be an object"))?;
             let kind = a
                 .req_enum("kind", ActorKind::parse, "HUMAN, ROBOT, DEVICE, SYSTEM")
                 .map_err(|r| Rejection::malformed("/actor/kind", r.detail))?;
-            let id = a.req_str("id").map_err(|r| Rejection::malformed("/actor/id", r.detail))?;
+            let id = a
+                .req_str("id")
+                .map_err(|r| Rejection::malformed("/actor/id", r.detail))?;
             if id.is_empty() || id.len() > MAX_ID_LEN {
-                return Err(Rejection::malformed("/actor/id", "`actor.id` must be 1-128 characters"));
+                return Err(Rejection::malformed(
+                    "/actor/id",
+                    "`actor.id` must be 1-128 characters",
+                ));
             }
-            Some(Actor { kind, id: id.to_owned() })
+            Some(Actor {
+                kind,
+                id: id.to_owned(),
+            })
         }
     };
-    let document_ref = f.raw("document_ref").map(|v| DocumentRef::from_json("/document_ref", v)).transpose()?;
+    let document_ref = f
+        .raw("document_ref")
+        .map(|v| DocumentRef::from_json("/document_ref", v))
+        .transpose()?;
 
     if kind.requires_from() && from_location.is_none() {
-        return Err(Rejection::malformed("/from_location", format!("`from_location` is required for {}", kind.as_str())));
+        return Err(Rejection::malformed(
+            "/from_location",
+            format!("`from_location` is required for {}", kind.as_str()),
+        ));
     }
     if kind.requires_to() && to_location.is_none() {
-        return Err(Rejection::malformed("/to_location", format!("`to_location` is required for {}", kind.as_str())));
+        return Err(Rejection::malformed(
+            "/to_location",
+            format!("`to_location` is required for {}", kind.as_str()),
+        ));
     }
     if kind == MovementKind::Adjust && from_location.is_none() && to_location.is_none() {
-        return Err(Rejection::malformed("/to_location", "ADJUST needs the location it adjusts in `to_location`"));
+        return Err(Rejection::malformed(
+            "/to_location",
+            "ADJUST needs the location it adjusts in `to_location`",
+        ));
     }
 
     debug_assert!(partner.may_act_for(&warehouse_id));
     if !md.warehouses.contains_key(&warehouse_id) {
-        return Err(Rejection::unprocessable("/warehouse_id", format!("unknown warehouse {warehouse_id}")));
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {warehouse_id}"),
+        ));
     }
     let sku_master = md
         .skus
@@ -259,13 +315,26 @@ pub fn validate_movement(item: &Value, md: &MasterData, partner: &Partner) -> Re
     if uom != sku_master.base_uom {
         return Err(Rejection::unprocessable(
             "/uom",
-            format!("SKU {sku} is kept in base UoM {}, got {uom:?} (no conversion is done)", sku_master.base_uom),
+            format!(
+                "SKU {sku} is kept in base UoM {}, got {uom:?} (no conversion is done)",
+                sku_master.base_uom
+            ),
         ));
     }
     match kind {
-        MovementKind::Adjust if qty == 0 => return Err(Rejection::unprocessable("/qty", "ADJUST `qty` must not be 0")),
+        MovementKind::Adjust if qty == 0 => {
+            return Err(Rejection::unprocessable(
+                "/qty",
+                "ADJUST `qty` must not be 0",
+            ));
+        }
         MovementKind::Adjust => {}
-        _ if qty <= 0 => return Err(Rejection::unprocessable("/qty", format!("`qty` must be > 0 for {}", kind.as_str()))),
+        _ if qty <= 0 => {
+            return Err(Rejection::unprocessable(
+                "/qty",
+                format!("`qty` must be > 0 for {}", kind.as_str()),
+            ));
+        }
         _ => {}
     }
     if let Some(from) = &from_location {
@@ -275,20 +344,37 @@ pub fn validate_movement(item: &Value, md: &MasterData, partner: &Partner) -> Re
         md.require_location("/to_location", &warehouse_id, to)?;
     }
     match sku_master.tracking {
-        Tracking::Lot if lot.is_none() => return Err(Rejection::unprocessable("/lot", format!("SKU {sku} is lot-tracked: `lot` is required"))),
+        Tracking::Lot if lot.is_none() => {
+            return Err(Rejection::unprocessable(
+                "/lot",
+                format!("SKU {sku} is lot-tracked: `lot` is required"),
+            ));
+        }
         Tracking::Serial if serial.is_none() => {
-            return Err(Rejection::unprocessable("/serial", format!("SKU {sku} is serial-tracked: `serial` is required")))
+            return Err(Rejection::unprocessable(
+                "/serial",
+                format!("SKU {sku} is serial-tracked: `serial` is required"),
+            ));
         }
         Tracking::Serial if qty.abs() != 1 => {
-            return Err(Rejection::unprocessable("/qty", "a serial-tracked movement carries one serial: `qty` must be 1"))
+            return Err(Rejection::unprocessable(
+                "/qty",
+                "a serial-tracked movement carries one serial: `qty` must be 1",
+            ));
         }
         _ => {}
     }
     if sku_master.tracking != Tracking::Lot && lot.is_some() {
-        return Err(Rejection::unprocessable("/lot", format!("SKU {sku} is not lot-tracked")));
+        return Err(Rejection::unprocessable(
+            "/lot",
+            format!("SKU {sku} is not lot-tracked"),
+        ));
     }
     if sku_master.tracking != Tracking::Serial && serial.is_some() {
-        return Err(Rejection::unprocessable("/serial", format!("SKU {sku} is not serial-tracked")));
+        return Err(Rejection::unprocessable(
+            "/serial",
+            format!("SKU {sku} is not serial-tracked"),
+        ));
     }
 
     Ok(Movement {
@@ -324,11 +410,23 @@ pub fn ledger_deltas(
     from: Option<&LocationCode>,
     to: Option<&LocationCode>,
 ) -> Vec<BalanceDelta> {
-    let out = |l: Option<&LocationCode>| l.map(|l| BalanceDelta { location: l.clone(), qty: -qty });
-    let into = |l: Option<&LocationCode>| l.map(|l| BalanceDelta { location: l.clone(), qty });
+    let out = |l: Option<&LocationCode>| {
+        l.map(|l| BalanceDelta {
+            location: l.clone(),
+            qty: -qty,
+        })
+    };
+    let into = |l: Option<&LocationCode>| {
+        l.map(|l| BalanceDelta {
+            location: l.clone(),
+            qty,
+        })
+    };
     match kind {
         MovementKind::Pick | MovementKind::Move => out(from).into_iter().chain(into(to)).collect(),
-        MovementKind::Put | MovementKind::Produce | MovementKind::Receive => into(to).into_iter().collect(),
+        MovementKind::Put | MovementKind::Produce | MovementKind::Receive => {
+            into(to).into_iter().collect()
+        }
         MovementKind::Consume | MovementKind::Ship => out(from).into_iter().collect(),
         MovementKind::Adjust => into(to.or(from)).into_iter().collect(),
     }
@@ -337,8 +435,8 @@ pub fn ledger_deltas(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::masterdata::*;
     use crate::RejectionKind;
+    use crate::masterdata::*;
     use serde_json::json;
 
     fn md() -> (MasterData, Partner) {
@@ -355,10 +453,20 @@ mod tests {
             tracking,
             description: String::new(),
         };
-        let loc = |code: &str| Location { warehouse_id: wh.clone(), location: LocationCode::parse(code).unwrap() };
+        let loc = |code: &str| Location {
+            warehouse_id: wh.clone(),
+            location: LocationCode::parse(code).unwrap(),
+        };
         let md = MasterData::new(
-            vec![Warehouse { warehouse_id: wh.clone(), name: "one".into() }],
-            vec![sku("RED", "EA", Tracking::None), sku("LOT", "EA", Tracking::Lot), sku("SER", "EA", Tracking::Serial)],
+            vec![Warehouse {
+                warehouse_id: wh.clone(),
+                name: "one".into(),
+            }],
+            vec![
+                sku("RED", "EA", Tracking::None),
+                sku("LOT", "EA", Tracking::Lot),
+                sku("SER", "EA", Tracking::Serial),
+            ],
             vec![loc("A"), loc("B")],
             vec![partner.clone()],
         );
@@ -387,16 +495,34 @@ mod tests {
         let m = validate_movement(&pick(), &md, &partner).unwrap();
         assert_eq!(m.kind, MovementKind::Pick);
         assert_eq!(m.qty, 12);
-        assert_eq!(m.occurred_at, UtcMillis::parse_rfc3339("2026-11-21T06:10:00.000Z").unwrap());
+        assert_eq!(
+            m.occurred_at,
+            UtcMillis::parse_rfc3339("2026-11-21T06:10:00.000Z").unwrap()
+        );
     }
 
     #[test]
     fn structural_errors_are_malformed() {
-        assert_eq!(rejection(with("qty", json!("12"))).kind, RejectionKind::Malformed);
-        assert_eq!(rejection(with("qty", json!(1.5))).kind, RejectionKind::Malformed);
-        assert_eq!(rejection(with("kind", json!("TELEPORT"))).kind, RejectionKind::Malformed);
-        assert_eq!(rejection(with("occurred_at", json!("yesterday"))).kind, RejectionKind::Malformed);
-        assert_eq!(rejection(with("from_location", Value::Null)).field, "/from_location");
+        assert_eq!(
+            rejection(with("qty", json!("12"))).kind,
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            rejection(with("qty", json!(1.5))).kind,
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            rejection(with("kind", json!("TELEPORT"))).kind,
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            rejection(with("occurred_at", json!("yesterday"))).kind,
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            rejection(with("from_location", Value::Null)).field,
+            "/from_location"
+        );
         assert_eq!(rejection(json!([1, 2])).kind, RejectionKind::Malformed);
     }
 
@@ -412,7 +538,11 @@ mod tests {
             ("lot", json!("L1")),
         ] {
             let r = rejection(with(field, value.clone()));
-            assert_eq!(r.kind, RejectionKind::Unprocessable, "{field}={value}: {r:?}");
+            assert_eq!(
+                r.kind,
+                RejectionKind::Unprocessable,
+                "{field}={value}: {r:?}"
+            );
         }
     }
 
@@ -431,15 +561,31 @@ mod tests {
         let item = json!({"correlation_id": "c2", "kind": "ADJUST", "warehouse_id": "WH-1", "sku": "RED", "qty": -4,
                           "uom": "EA", "to_location": "A", "occurred_at": "2026-11-21T06:10:00.123Z"});
         let m = validate_movement(&item, &md, &partner).unwrap();
-        let deltas = ledger_deltas(m.kind, m.qty, m.from_location.as_ref(), m.to_location.as_ref());
-        assert_eq!(deltas, vec![BalanceDelta { location: LocationCode::parse("A").unwrap(), qty: -4 }]);
+        let deltas = ledger_deltas(
+            m.kind,
+            m.qty,
+            m.from_location.as_ref(),
+            m.to_location.as_ref(),
+        );
+        assert_eq!(
+            deltas,
+            vec![BalanceDelta {
+                location: LocationCode::parse("A").unwrap(),
+                qty: -4
+            }]
+        );
     }
 
     #[test]
     fn each_kind_has_its_ledger_effect() {
         let a = LocationCode::parse("A").unwrap();
         let b = LocationCode::parse("B").unwrap();
-        let sum = |kind| -> i64 { ledger_deltas(kind, 5, Some(&a), Some(&b)).iter().map(|d| d.qty).sum() };
+        let sum = |kind| -> i64 {
+            ledger_deltas(kind, 5, Some(&a), Some(&b))
+                .iter()
+                .map(|d| d.qty)
+                .sum()
+        };
         assert_eq!(sum(MovementKind::Pick), 0);
         assert_eq!(sum(MovementKind::Move), 0);
         assert_eq!(sum(MovementKind::Put), 5);
@@ -447,7 +593,13 @@ mod tests {
         assert_eq!(sum(MovementKind::Produce), 5);
         assert_eq!(sum(MovementKind::Ship), -5);
         assert_eq!(sum(MovementKind::Consume), -5);
-        assert_eq!(ledger_deltas(MovementKind::Pick, 5, Some(&a), None), vec![BalanceDelta { location: a, qty: -5 }]);
+        assert_eq!(
+            ledger_deltas(MovementKind::Pick, 5, Some(&a), None),
+            vec![BalanceDelta {
+                location: a,
+                qty: -5
+            }]
+        );
     }
 
     proptest::proptest! {

@@ -20,9 +20,17 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn malformed(field: &str, detail: impl Into<String>) -> Self {
-        Self { kind: RejectionKind::Malformed, field: field.to_owned(), detail: detail.into() }
+        Self {
+            kind: RejectionKind::Malformed,
+            field: field.to_owned(),
+            detail: detail.into(),
+        }
     }
     pub fn unprocessable(field: &str, detail: impl Into<String>) -> Self {
-        Self { kind: RejectionKind::Unprocessable, field: field.to_owned(), detail: detail.into() }
+        Self {
+            kind: RejectionKind::Unprocessable,
+            field: field.to_owned(),
+            detail: detail.into(),
+        }
     }
 }

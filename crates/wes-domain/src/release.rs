@@ -1,11 +1,11 @@
 //! Dispatch releases (contract §2): the constant envelope, the inline routing recipe, validation.
 
+use crate::UtcMillis;
 use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
-use crate::UtcMillis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -118,8 +118,21 @@ pub struct ReleaseDefaults {
 }
 
 const KNOWN_OP_FIELDS: [&str; 15] = [
-    "op_id", "kind", "sku", "qty", "uom", "from_location", "to_location", "carton", "dock",
-    "expected_duration_seconds", "expected_cost", "bom_deltas", "skills", "resources", "attributes",
+    "op_id",
+    "kind",
+    "sku",
+    "qty",
+    "uom",
+    "from_location",
+    "to_location",
+    "carton",
+    "dock",
+    "expected_duration_seconds",
+    "expected_cost",
+    "bom_deltas",
+    "skills",
+    "resources",
+    "attributes",
 ];
 
 fn string_list(value: Option<&Value>, field: &str) -> Result<Vec<String>, Rejection> {
@@ -127,27 +140,48 @@ fn string_list(value: Option<&Value>, field: &str) -> Result<Vec<String>, Reject
         None | Some(Value::Null) => Ok(vec![]),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| Rejection::malformed(field, "expected an array of strings")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| Rejection::malformed(field, "expected an array of strings"))
+            })
             .collect(),
         Some(_) => Err(Rejection::malformed(field, "expected an array of strings")),
     }
 }
 
-fn parse_operation(index: usize, value: &Value, md: &MasterData, warehouse: &WarehouseId) -> Result<Operation, Rejection> {
+fn parse_operation(
+    index: usize,
+    value: &Value,
+    md: &MasterData,
+    warehouse: &WarehouseId,
+) -> Result<Operation, Rejection> {
     let at = |name: &str| format!("/routing/operations/{index}/{name}");
-    let f = Fields::of(value).map_err(|_| Rejection::malformed(&at(""), "an operation must be an object"))?;
-    let relocate = |r: Rejection| Rejection { field: format!("/routing/operations/{index}{}", r.field), ..r };
+    let f = Fields::of(value)
+        .map_err(|_| Rejection::malformed(&at(""), "an operation must be an object"))?;
+    let relocate = |r: Rejection| Rejection {
+        field: format!("/routing/operations/{index}{}", r.field),
+        ..r
+    };
     let op_id = f.req_str("op_id").map_err(relocate)?.to_owned();
     let kind = f.req_str("kind").map_err(relocate)?.to_owned();
     let sku = f.opt_id("sku", SkuCode::parse).map_err(relocate)?;
-    if let Some(sku) = &sku {
-        if !md.skus.contains_key(sku) {
-            return Err(Rejection::unprocessable(&at("sku"), format!("unknown SKU {sku}")));
-        }
+    if let Some(sku) = sku.as_ref().filter(|s| !md.skus.contains_key(*s)) {
+        return Err(Rejection::unprocessable(
+            &at("sku"),
+            format!("unknown SKU {sku}"),
+        ));
     }
-    let from_location = f.opt_id("from_location", LocationCode::parse).map_err(relocate)?;
-    let to_location = f.opt_id("to_location", LocationCode::parse).map_err(relocate)?;
-    for (name, loc) in [("from_location", &from_location), ("to_location", &to_location)] {
+    let from_location = f
+        .opt_id("from_location", LocationCode::parse)
+        .map_err(relocate)?;
+    let to_location = f
+        .opt_id("to_location", LocationCode::parse)
+        .map_err(relocate)?;
+    for (name, loc) in [
+        ("from_location", &from_location),
+        ("to_location", &to_location),
+    ] {
         if let Some(loc) = loc {
             md.require_location(&at(name), warehouse, loc)?;
         }
@@ -157,7 +191,8 @@ fn parse_operation(index: usize, value: &Value, md: &MasterData, warehouse: &War
         Some(Value::Array(items)) => items
             .iter()
             .map(|item| {
-                let d = Fields::of(item).map_err(|_| Rejection::malformed(&at("bom_deltas"), "expected objects"))?;
+                let d = Fields::of(item)
+                    .map_err(|_| Rejection::malformed(&at("bom_deltas"), "expected objects"))?;
                 Ok(BomDelta {
                     sku: d.req_id("sku", SkuCode::parse).map_err(relocate)?,
                     qty: d.req_i64("qty").map_err(relocate)?,
@@ -168,7 +203,10 @@ fn parse_operation(index: usize, value: &Value, md: &MasterData, warehouse: &War
     };
     let expected_cost = match f.raw("expected_cost") {
         None => None,
-        Some(v) => Some(v.as_f64().ok_or_else(|| Rejection::malformed(&at("expected_cost"), "expected a number"))?),
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| Rejection::malformed(&at("expected_cost"), "expected a number"))?,
+        ),
     };
     let mut attributes = BTreeMap::new();
     if let Some(Value::Object(extra)) = f.raw("attributes") {
@@ -177,7 +215,10 @@ fn parse_operation(index: usize, value: &Value, md: &MasterData, warehouse: &War
         }
     }
     if let Value::Object(all) = value {
-        for (k, v) in all.iter().filter(|(k, _)| !KNOWN_OP_FIELDS.contains(&k.as_str())) {
+        for (k, v) in all
+            .iter()
+            .filter(|(k, _)| !KNOWN_OP_FIELDS.contains(&k.as_str()))
+        {
             attributes.insert(k.clone(), v.to_string());
         }
     }
@@ -200,9 +241,16 @@ fn parse_operation(index: usize, value: &Value, md: &MasterData, warehouse: &War
     })
 }
 
-fn parse_routing(value: Option<&Value>, md: &MasterData, warehouse: &WarehouseId) -> Result<Routing, Rejection> {
-    let Some(value) = value else { return Ok(Routing::default()) };
-    let f = Fields::of(value).map_err(|_| Rejection::malformed("/routing", "`routing` must be an object"))?;
+fn parse_routing(
+    value: Option<&Value>,
+    md: &MasterData,
+    warehouse: &WarehouseId,
+) -> Result<Routing, Rejection> {
+    let Some(value) = value else {
+        return Ok(Routing::default());
+    };
+    let f = Fields::of(value)
+        .map_err(|_| Rejection::malformed("/routing", "`routing` must be an object"))?;
     let operations = match f.raw("operations") {
         None => vec![],
         Some(Value::Array(ops)) => ops
@@ -210,7 +258,12 @@ fn parse_routing(value: Option<&Value>, md: &MasterData, warehouse: &WarehouseId
             .enumerate()
             .map(|(i, op)| parse_operation(i, op, md, warehouse))
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(Rejection::malformed("/routing/operations", "expected an array")),
+        Some(_) => {
+            return Err(Rejection::malformed(
+                "/routing/operations",
+                "expected an array",
+            ));
+        }
     };
     Ok(Routing {
         operations,
@@ -220,17 +273,27 @@ fn parse_routing(value: Option<&Value>, md: &MasterData, warehouse: &WarehouseId
 }
 
 fn parse_lines(value: Option<&Value>, md: &MasterData) -> Result<Vec<ExpectedLine>, Rejection> {
-    let Some(value) = value else { return Ok(vec![]) };
-    let Value::Array(items) = value else { return Err(Rejection::malformed("/lines", "expected an array")) };
+    let Some(value) = value else {
+        return Ok(vec![]);
+    };
+    let Value::Array(items) = value else {
+        return Err(Rejection::malformed("/lines", "expected an array"));
+    };
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let relocate = |r: Rejection| Rejection { field: format!("/lines/{i}{}", r.field), ..r };
+            let relocate = |r: Rejection| Rejection {
+                field: format!("/lines/{i}{}", r.field),
+                ..r
+            };
             let f = Fields::of(item).map_err(relocate)?;
             let sku = f.req_id("sku", SkuCode::parse).map_err(relocate)?;
             if !md.skus.contains_key(&sku) {
-                return Err(Rejection::unprocessable(&format!("/lines/{i}/sku"), format!("unknown SKU {sku}")));
+                return Err(Rejection::unprocessable(
+                    &format!("/lines/{i}/sku"),
+                    format!("unknown SKU {sku}"),
+                ));
             }
             Ok(ExpectedLine {
                 line_no: f.req_i64("line_no").map_err(relocate)?,
@@ -256,28 +319,55 @@ pub fn validate_release(
         ReleaseKind::parse,
         "SHIPPER_RELEASED, RECEIVER_EXPECTED, WORKORDER_RELEASED, TRANSFER_OUT_RELEASED, TRANSFER_IN_EXPECTED, VASORDER_RELEASED, REFURBISH_ORDER_RELEASED, CANCELLED",
     )?;
-    let correlation_id = f.opt_id("correlation_id", CorrelationId::parse)?.unwrap_or(defaults.correlation_id);
-    let planner_id = f.opt_id("planner_id", PlannerId::parse)?.unwrap_or(defaults.planner_id);
+    let correlation_id = f
+        .opt_id("correlation_id", CorrelationId::parse)?
+        .unwrap_or(defaults.correlation_id);
+    let planner_id = f
+        .opt_id("planner_id", PlannerId::parse)?
+        .unwrap_or(defaults.planner_id);
     let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
     if !md.warehouses.contains_key(&warehouse_id) {
-        return Err(Rejection::unprocessable("/warehouse_id", format!("unknown warehouse {warehouse_id}")));
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {warehouse_id}"),
+        ));
     }
     let document_ref = match f.raw("document_ref") {
-        None => return Err(Rejection::malformed("/document_ref", "`document_ref` is required")),
+        None => {
+            return Err(Rejection::malformed(
+                "/document_ref",
+                "`document_ref` is required",
+            ));
+        }
         Some(v) => DocumentRef::from_json("/document_ref", v)?,
     };
     let (released_at, priority) = match f.raw("meta") {
         None => (defaults.now, 0),
         Some(meta) => {
-            let m = Fields::of(meta).map_err(|_| Rejection::malformed("/meta", "`meta` must be an object"))?;
-            let released_at = match m.opt_str("released_at").map_err(|r| Rejection { field: "/meta/released_at".into(), ..r })? {
+            let m = Fields::of(meta)
+                .map_err(|_| Rejection::malformed("/meta", "`meta` must be an object"))?;
+            let released_at = match m.opt_str("released_at").map_err(|r| Rejection {
+                field: "/meta/released_at".into(),
+                ..r
+            })? {
                 None => defaults.now,
-                Some(text) => UtcMillis::parse_rfc3339(text)
-                    .ok_or_else(|| Rejection::malformed("/meta/released_at", "`released_at` must be an RFC 3339 timestamp"))?,
+                Some(text) => UtcMillis::parse_rfc3339(text).ok_or_else(|| {
+                    Rejection::malformed(
+                        "/meta/released_at",
+                        "`released_at` must be an RFC 3339 timestamp",
+                    )
+                })?,
             };
-            let priority = m.opt_i64("priority").map_err(|r| Rejection { field: "/meta/priority".into(), ..r })?.unwrap_or(0);
-            let priority = i32::try_from(priority)
-                .map_err(|_| Rejection::malformed("/meta/priority", "`priority` is out of range"))?;
+            let priority = m
+                .opt_i64("priority")
+                .map_err(|r| Rejection {
+                    field: "/meta/priority".into(),
+                    ..r
+                })?
+                .unwrap_or(0);
+            let priority = i32::try_from(priority).map_err(|_| {
+                Rejection::malformed("/meta/priority", "`priority` is out of range")
+            })?;
             (released_at, priority)
         }
     };
@@ -286,20 +376,29 @@ pub fn validate_release(
     let lines = parse_lines(f.raw("lines"), md)?;
     match (kind, &cancelled_correlation_id) {
         (ReleaseKind::Cancelled, None) => {
-            return Err(Rejection::malformed("/cancelled_correlation_id", "CANCELLED must reference the original `cancelled_correlation_id`"))
+            return Err(Rejection::malformed(
+                "/cancelled_correlation_id",
+                "CANCELLED must reference the original `cancelled_correlation_id`",
+            ));
         }
         (ReleaseKind::Cancelled, Some(original)) if !cancelled_exists(&planner_id, original) => {
             return Err(Rejection::unprocessable(
                 "/cancelled_correlation_id",
                 format!("no release {original} of planner {planner_id} to cancel"),
-            ))
+            ));
         }
         (ReleaseKind::Cancelled, Some(_)) => {}
         (_, Some(_)) => {
-            return Err(Rejection::malformed("/cancelled_correlation_id", "only CANCELLED carries `cancelled_correlation_id`"))
+            return Err(Rejection::malformed(
+                "/cancelled_correlation_id",
+                "only CANCELLED carries `cancelled_correlation_id`",
+            ));
         }
         (_, None) if routing.operations.is_empty() => {
-            return Err(Rejection::malformed("/routing/operations", "a release carries its routing inline: at least one operation"))
+            return Err(Rejection::malformed(
+                "/routing/operations",
+                "a release carries its routing inline: at least one operation",
+            ));
         }
         (_, None) => {}
     }

@@ -9,12 +9,30 @@ pub const TOPICS_YAML: &str = include_str!("../../../topics.yaml");
 
 /// The schema files the catalog may name, embedded at build time.
 pub const SCHEMA_FILES: &[(&str, &str)] = &[
-    ("schemas/movement_recorded.avsc", include_str!("../../../schemas/movement_recorded.avsc")),
-    ("schemas/dispatch_event.avsc", include_str!("../../../schemas/dispatch_event.avsc")),
-    ("schemas/warehouse_upserted.avsc", include_str!("../../../schemas/warehouse_upserted.avsc")),
-    ("schemas/sku_upserted.avsc", include_str!("../../../schemas/sku_upserted.avsc")),
-    ("schemas/location_upserted.avsc", include_str!("../../../schemas/location_upserted.avsc")),
-    ("schemas/partner_upserted.avsc", include_str!("../../../schemas/partner_upserted.avsc")),
+    (
+        "schemas/movement_recorded.avsc",
+        include_str!("../../../schemas/movement_recorded.avsc"),
+    ),
+    (
+        "schemas/dispatch_event.avsc",
+        include_str!("../../../schemas/dispatch_event.avsc"),
+    ),
+    (
+        "schemas/warehouse_upserted.avsc",
+        include_str!("../../../schemas/warehouse_upserted.avsc"),
+    ),
+    (
+        "schemas/sku_upserted.avsc",
+        include_str!("../../../schemas/sku_upserted.avsc"),
+    ),
+    (
+        "schemas/location_upserted.avsc",
+        include_str!("../../../schemas/location_upserted.avsc"),
+    ),
+    (
+        "schemas/partner_upserted.avsc",
+        include_str!("../../../schemas/partner_upserted.avsc"),
+    ),
 ];
 
 /// Topic names the code refers to. They must be declared in the catalog (checked by a test).
@@ -62,13 +80,22 @@ struct CatalogFile {
 impl Catalog {
     /// The catalog compiled into the binary.
     pub fn embedded() -> Catalog {
-        Self::parse(TOPICS_YAML, |path| SCHEMA_FILES.iter().find(|(p, _)| *p == path).map(|(_, s)| s.to_string()))
-            .expect("the embedded topics.yaml is valid (checked by a unit test)")
+        Self::parse(TOPICS_YAML, |path| {
+            SCHEMA_FILES
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, s)| s.to_string())
+        })
+        .expect("the embedded topics.yaml is valid (checked by a unit test)")
     }
 
     /// Parses a catalog; `read_schema` resolves a `value_schema` path to its text.
-    pub fn parse(yaml: &str, read_schema: impl Fn(&str) -> Option<String>) -> Result<Catalog, EventsError> {
-        let file: CatalogFile = serde_yaml::from_str(yaml).map_err(|e| EventsError::Catalog(e.to_string()))?;
+    pub fn parse(
+        yaml: &str,
+        read_schema: impl Fn(&str) -> Option<String>,
+    ) -> Result<Catalog, EventsError> {
+        let file: CatalogFile =
+            serde_yaml::from_str(yaml).map_err(|e| EventsError::Catalog(e.to_string()))?;
         let mut topics = file.topics;
         for topic in &mut topics {
             if topic.subject_strategy != "TopicNameStrategy" {
@@ -78,12 +105,23 @@ impl Catalog {
                 )));
             }
             if topic.partitions < 1 || topic.replication_factor < 1 {
-                return Err(EventsError::Catalog(format!("{}: partitions and replication_factor must be >= 1", topic.name)));
+                return Err(EventsError::Catalog(format!(
+                    "{}: partitions and replication_factor must be >= 1",
+                    topic.name
+                )));
             }
-            topic.schema = read_schema(&topic.value_schema)
-                .ok_or_else(|| EventsError::Catalog(format!("{}: schema file {} not found", topic.name, topic.value_schema)))?;
-            apache_avro::Schema::parse_str(&topic.schema)
-                .map_err(|e| EventsError::Catalog(format!("{}: {} is not a valid Avro schema: {e}", topic.name, topic.value_schema)))?;
+            topic.schema = read_schema(&topic.value_schema).ok_or_else(|| {
+                EventsError::Catalog(format!(
+                    "{}: schema file {} not found",
+                    topic.name, topic.value_schema
+                ))
+            })?;
+            apache_avro::Schema::parse_str(&topic.schema).map_err(|e| {
+                EventsError::Catalog(format!(
+                    "{}: {} is not a valid Avro schema: {e}",
+                    topic.name, topic.value_schema
+                ))
+            })?;
         }
         Ok(Catalog { topics })
     }
@@ -100,8 +138,17 @@ mod tests {
     #[test]
     fn embedded_catalog_declares_every_topic_the_code_uses() {
         let catalog = Catalog::embedded();
-        for name in [topics::WAREHOUSES, topics::SKUS, topics::LOCATIONS, topics::PARTNERS, topics::MOVEMENTS, topics::DISPATCH] {
-            let spec = catalog.topic(name).unwrap_or_else(|| panic!("{name} missing from topics.yaml"));
+        for name in [
+            topics::WAREHOUSES,
+            topics::SKUS,
+            topics::LOCATIONS,
+            topics::PARTNERS,
+            topics::MOVEMENTS,
+            topics::DISPATCH,
+        ] {
+            let spec = catalog
+                .topic(name)
+                .unwrap_or_else(|| panic!("{name} missing from topics.yaml"));
             assert!(!spec.schema.is_empty());
         }
     }

@@ -1,7 +1,7 @@
 //! Wire records, one per schema file, and their explicit conversions to domain types.
 
-use crate::catalog::topics;
 use crate::EventsError;
+use crate::catalog::topics;
 use apache_avro::types::Value as AvroValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -11,7 +11,10 @@ use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKin
 use wes_domain::*;
 
 fn invalid(field: &'static str, value: &str) -> EventsError {
-    EventsError::InvalidField { field, value: value.to_owned() }
+    EventsError::InvalidField {
+        field,
+        value: value.to_owned(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,11 +27,16 @@ pub struct DocumentRefRecord {
 
 impl DocumentRefRecord {
     fn from_domain(d: &DocumentRef) -> Self {
-        Self { doc_type: d.doc_type.as_str().into(), id: d.id.clone(), line_no: d.line_no }
+        Self {
+            doc_type: d.doc_type.as_str().into(),
+            id: d.id.clone(),
+            line_no: d.line_no,
+        }
     }
     pub fn to_domain(&self) -> Result<DocumentRef, EventsError> {
         Ok(DocumentRef {
-            doc_type: DocumentType::parse(&self.doc_type).ok_or_else(|| invalid("document_ref.type", &self.doc_type))?,
+            doc_type: DocumentType::parse(&self.doc_type)
+                .ok_or_else(|| invalid("document_ref.type", &self.doc_type))?,
             id: self.id.clone(),
             line_no: self.line_no,
         })
@@ -65,8 +73,17 @@ pub struct MovementRecorded {
 }
 
 impl MovementRecorded {
-    pub fn from_domain(m: &Movement, partner: &PartnerId, payload_sha256: String, recorded_at: UtcMillis) -> Self {
-        let event_id = wes_domain::idempotency::event_id("movement", partner.as_str(), m.correlation_id.as_str());
+    pub fn from_domain(
+        m: &Movement,
+        partner: &PartnerId,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let event_id = wes_domain::idempotency::event_id(
+            "movement",
+            partner.as_str(),
+            m.correlation_id.as_str(),
+        );
         Self {
             event_id: event_id.to_string(),
             recorded_at: recorded_at.0,
@@ -85,7 +102,10 @@ impl MovementRecorded {
             serial: m.serial.clone(),
             document_ref: m.document_ref.as_ref().map(DocumentRefRecord::from_domain),
             occurred_at: m.occurred_at.0,
-            actor: m.actor.as_ref().map(|a| ActorRecord { kind: a.kind.as_str().into(), id: a.id.clone() }),
+            actor: m.actor.as_ref().map(|a| ActorRecord {
+                kind: a.kind.as_str().into(),
+                id: a.id.clone(),
+            }),
         }
     }
 
@@ -101,18 +121,26 @@ impl MovementRecorded {
             sku: SkuCode::from_trusted(&self.sku),
             qty: self.qty,
             uom: self.uom.clone(),
-            from_location: self.from_location.as_deref().map(LocationCode::from_trusted),
+            from_location: self
+                .from_location
+                .as_deref()
+                .map(LocationCode::from_trusted),
             to_location: self.to_location.as_deref().map(LocationCode::from_trusted),
             lot: self.lot.clone(),
             serial: self.serial.clone(),
-            document_ref: self.document_ref.as_ref().map(DocumentRefRecord::to_domain).transpose()?,
+            document_ref: self
+                .document_ref
+                .as_ref()
+                .map(DocumentRefRecord::to_domain)
+                .transpose()?,
             occurred_at: UtcMillis(self.occurred_at),
             actor: self
                 .actor
                 .as_ref()
                 .map(|a| {
                     Ok::<_, EventsError>(Actor {
-                        kind: ActorKind::parse(&a.kind).ok_or_else(|| invalid("actor.kind", &a.kind))?,
+                        kind: ActorKind::parse(&a.kind)
+                            .ok_or_else(|| invalid("actor.kind", &a.kind))?,
                         id: a.id.clone(),
                     })
                 })
@@ -180,7 +208,11 @@ pub struct DispatchEvent {
 
 impl DispatchEvent {
     pub fn from_domain(r: &Release) -> Self {
-        let event_id = wes_domain::idempotency::event_id("dispatch", r.planner_id.as_str(), r.correlation_id.as_str());
+        let event_id = wes_domain::idempotency::event_id(
+            "dispatch",
+            r.planner_id.as_str(),
+            r.correlation_id.as_str(),
+        );
         let op = |o: &Operation| OperationRecord {
             op_id: o.op_id.clone(),
             kind: o.kind.clone(),
@@ -193,7 +225,14 @@ impl DispatchEvent {
             dock: o.dock.clone(),
             expected_duration_seconds: o.expected_duration_seconds,
             expected_cost: o.expected_cost,
-            bom_deltas: o.bom_deltas.iter().map(|d| BomDeltaRecord { sku: d.sku.to_string(), qty: d.qty }).collect(),
+            bom_deltas: o
+                .bom_deltas
+                .iter()
+                .map(|d| BomDeltaRecord {
+                    sku: d.sku.to_string(),
+                    qty: d.qty,
+                })
+                .collect(),
             skills: o.skills.clone(),
             resources: o.resources.clone(),
             attributes: o.attributes.clone(),
@@ -214,7 +253,12 @@ impl DispatchEvent {
             lines: r
                 .lines
                 .iter()
-                .map(|l| ExpectedLineRecord { line_no: l.line_no, sku: l.sku.to_string(), qty: l.qty, lot: l.lot.clone() })
+                .map(|l| ExpectedLineRecord {
+                    line_no: l.line_no,
+                    sku: l.sku.to_string(),
+                    qty: l.qty,
+                    lot: l.lot.clone(),
+                })
                 .collect(),
             released_at: r.released_at.0,
             priority: r.priority,
@@ -235,7 +279,14 @@ impl DispatchEvent {
             dock: o.dock.clone(),
             expected_duration_seconds: o.expected_duration_seconds,
             expected_cost: o.expected_cost,
-            bom_deltas: o.bom_deltas.iter().map(|d| BomDelta { sku: SkuCode::from_trusted(&d.sku), qty: d.qty }).collect(),
+            bom_deltas: o
+                .bom_deltas
+                .iter()
+                .map(|d| BomDelta {
+                    sku: SkuCode::from_trusted(&d.sku),
+                    qty: d.qty,
+                })
+                .collect(),
             skills: o.skills.clone(),
             resources: o.resources.clone(),
             attributes: o.attributes.clone(),
@@ -254,11 +305,19 @@ impl DispatchEvent {
             lines: self
                 .lines
                 .iter()
-                .map(|l| ExpectedLine { line_no: l.line_no, sku: SkuCode::from_trusted(&l.sku), qty: l.qty, lot: l.lot.clone() })
+                .map(|l| ExpectedLine {
+                    line_no: l.line_no,
+                    sku: SkuCode::from_trusted(&l.sku),
+                    qty: l.qty,
+                    lot: l.lot.clone(),
+                })
                 .collect(),
             released_at: UtcMillis(self.released_at),
             priority: self.priority,
-            cancelled_correlation_id: self.cancelled_correlation_id.as_deref().map(CorrelationId::from_trusted),
+            cancelled_correlation_id: self
+                .cancelled_correlation_id
+                .as_deref()
+                .map(CorrelationId::from_trusted),
         })
     }
 }
@@ -319,7 +378,10 @@ impl WarehouseUpserted {
         }
     }
     pub fn to_domain(&self) -> Warehouse {
-        Warehouse { warehouse_id: WarehouseId::from_trusted(&self.warehouse_id), name: self.name.clone() }
+        Warehouse {
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            name: self.name.clone(),
+        }
     }
 }
 
@@ -338,7 +400,8 @@ impl SkuUpserted {
         Ok(Sku {
             sku: SkuCode::from_trusted(&self.sku),
             base_uom: self.base_uom.clone(),
-            tracking: Tracking::parse(&self.tracking).ok_or_else(|| invalid("tracking", &self.tracking))?,
+            tracking: Tracking::parse(&self.tracking)
+                .ok_or_else(|| invalid("tracking", &self.tracking))?,
             description: self.description.clone(),
         })
     }
@@ -354,7 +417,10 @@ impl LocationUpserted {
         }
     }
     pub fn to_domain(&self) -> Location {
-        Location { warehouse_id: WarehouseId::from_trusted(&self.warehouse_id), location: LocationCode::from_trusted(&self.location) }
+        Location {
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            location: LocationCode::from_trusted(&self.location),
+        }
     }
 }
 
@@ -365,7 +431,11 @@ impl PartnerUpserted {
             recorded_at: recorded_at.0,
             partner_id: p.partner_id.to_string(),
             role: p.role.as_str().into(),
-            allowed_warehouses: p.allowed_warehouses.iter().map(ToString::to_string).collect(),
+            allowed_warehouses: p
+                .allowed_warehouses
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             api_key_sha256: p.api_key_sha256.iter().cloned().collect(),
         }
     }
@@ -373,7 +443,11 @@ impl PartnerUpserted {
         Ok(Partner {
             partner_id: PartnerId::from_trusted(&self.partner_id),
             role: PartnerRole::parse(&self.role).ok_or_else(|| invalid("role", &self.role))?,
-            allowed_warehouses: self.allowed_warehouses.iter().map(WarehouseId::from_trusted).collect(),
+            allowed_warehouses: self
+                .allowed_warehouses
+                .iter()
+                .map(WarehouseId::from_trusted)
+                .collect(),
             api_key_sha256: self.api_key_sha256.iter().cloned().collect(),
         })
     }
@@ -469,9 +543,20 @@ mod tests {
     fn round_trip<T: Routed + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug>(record: &T) {
         let catalog = Catalog::embedded();
         let schema = Schema::parse_str(&catalog.topic(T::TOPIC).unwrap().schema).unwrap();
-        let value = apache_avro::to_value(record).unwrap().resolve(&schema).unwrap();
-        let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&schema).build().unwrap().write_value_to_vec(value).unwrap();
-        let back = apache_avro::reader::datum::GenericDatumReader::builder(&schema).build().unwrap().read_value(&mut bytes.as_slice()).unwrap();
+        let value = apache_avro::to_value(record)
+            .unwrap()
+            .resolve(&schema)
+            .unwrap();
+        let bytes = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value)
+            .unwrap();
+        let back = apache_avro::reader::datum::GenericDatumReader::builder(&schema)
+            .build()
+            .unwrap()
+            .read_value(&mut bytes.as_slice())
+            .unwrap();
         let fullname = match &schema {
             Schema::Record(r) => r.name.fullname(None),
             _ => unreachable!(),
@@ -493,20 +578,43 @@ mod tests {
             to_location: None,
             lot,
             serial: None,
-            document_ref: Some(DocumentRef { doc_type: DocumentType::Shipper, id: "SH-1".into(), line_no }),
+            document_ref: Some(DocumentRef {
+                doc_type: DocumentType::Shipper,
+                id: "SH-1".into(),
+                line_no,
+            }),
             occurred_at: UtcMillis(1_700_000_000_123),
-            actor: Some(Actor { kind: ActorKind::Robot, id: "R2".into() }),
+            actor: Some(Actor {
+                kind: ActorKind::Robot,
+                id: "R2".into(),
+            }),
         };
-        MovementRecorded::from_domain(&m, &PartnerId::parse("WH-Tokyo-01/AcmeWES").unwrap(), "ab".into(), UtcMillis(5))
+        MovementRecorded::from_domain(
+            &m,
+            &PartnerId::parse("WH-Tokyo-01/AcmeWES").unwrap(),
+            "ab".into(),
+            UtcMillis(5),
+        )
     }
 
     #[test]
     fn every_record_round_trips_through_its_schema() {
         round_trip(&movement(12, None, Some(1)));
         let md = wes_domain::masterdata::MasterData::new(
-            vec![Warehouse { warehouse_id: WarehouseId::parse("WH-1").unwrap(), name: "x".into() }],
-            vec![Sku { sku: SkuCode::parse("S").unwrap(), base_uom: "EA".into(), tracking: Tracking::Lot, description: String::new() }],
-            vec![Location { warehouse_id: WarehouseId::parse("WH-1").unwrap(), location: LocationCode::parse("A").unwrap() }],
+            vec![Warehouse {
+                warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+                name: "x".into(),
+            }],
+            vec![Sku {
+                sku: SkuCode::parse("S").unwrap(),
+                base_uom: "EA".into(),
+                tracking: Tracking::Lot,
+                description: String::new(),
+            }],
+            vec![Location {
+                warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+                location: LocationCode::parse("A").unwrap(),
+            }],
             vec![],
         );
         let body = serde_json::json!({
@@ -526,7 +634,10 @@ mod tests {
             |_, _| false,
         )
         .unwrap();
-        assert_eq!(release.routing.operations[0].attributes["pallet"], "{\"n\":1}");
+        assert_eq!(
+            release.routing.operations[0].attributes["pallet"],
+            "{\"n\":1}"
+        );
         let dispatch = DispatchEvent::from_domain(&release);
         round_trip(&dispatch);
         assert_eq!(dispatch.to_domain().unwrap(), release);
@@ -537,10 +648,19 @@ mod tests {
             api_key_sha256: ["00ff".to_string()].into(),
         };
         round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
-        round_trip(&WarehouseUpserted::from_domain(md.warehouses.values().next().unwrap(), UtcMillis(1)));
-        round_trip(&SkuUpserted::from_domain(md.skus.values().next().unwrap(), UtcMillis(1)));
+        round_trip(&WarehouseUpserted::from_domain(
+            md.warehouses.values().next().unwrap(),
+            UtcMillis(1),
+        ));
+        round_trip(&SkuUpserted::from_domain(
+            md.skus.values().next().unwrap(),
+            UtcMillis(1),
+        ));
         round_trip(&LocationUpserted::from_domain(
-            &Location { warehouse_id: WarehouseId::parse("WH-1").unwrap(), location: LocationCode::parse("A").unwrap() },
+            &Location {
+                warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+                location: LocationCode::parse("A").unwrap(),
+            },
             UtcMillis(1),
         ));
     }

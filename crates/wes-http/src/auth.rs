@@ -8,18 +8,32 @@ use wes_domain::masterdata::{MasterData, Partner, PartnerRole};
 fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("an `Authorization: Bearer <key>` header is required"))?;
-    let text = value.to_str().map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("an `Authorization: Bearer <key>` header is required")
+        })?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
     match text.split_once(' ') {
-        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => Ok(key.trim()),
-        _ => Err(ApiError::unauthorized("the Authorization header must be `Bearer <key>`")),
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => {
+            Ok(key.trim())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <key>`",
+        )),
     }
 }
 
 /// The partner holding the request's key, which must have `role`.
-pub fn authenticate(headers: &HeaderMap, md: &MasterData, role: PartnerRole) -> Result<Partner, ApiError> {
+pub fn authenticate(
+    headers: &HeaderMap,
+    md: &MasterData,
+    role: PartnerRole,
+) -> Result<Partner, ApiError> {
     let key = bearer(headers)?;
-    let partner = md.partner_for_key(key).ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
+    let partner = md
+        .partner_for_key(key)
+        .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
     if partner.role != role {
         return Err(ApiError::forbidden_role(format!(
             "partner {} has role {} and cannot use this API (needs {})",

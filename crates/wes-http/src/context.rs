@@ -4,7 +4,7 @@
 use crate::problem::{ApiError, PROBLEM_JSON};
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -12,10 +12,19 @@ use tracing::Instrument;
 /// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if any.
 pub fn trace_id_from_traceparent(value: &str) -> Option<String> {
     let parts: Vec<&str> = value.trim().split('-').collect();
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
     match parts.as_slice() {
         [version, trace, parent, flags]
-            if hex(version, 2) && *version != "ff" && hex(trace, 32) && hex(parent, 16) && hex(flags, 2) && trace.bytes().any(|b| b != b'0') =>
+            if hex(version, 2)
+                && *version != "ff"
+                && hex(trace, 32)
+                && hex(parent, 16)
+                && hex(flags, 2)
+                && trace.bytes().any(|b| b != b'0') =>
         {
             Some(trace.to_string())
         }
@@ -37,14 +46,19 @@ fn generic_problem(status: StatusCode, detail: String) -> ApiError {
 }
 
 pub async fn request_context(request: Request, next: Next) -> Response {
-    let traceparent = request.headers().get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let trace_id = traceparent
         .as_deref()
         .and_then(trace_id_from_traceparent)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let instance = request.uri().path().to_owned();
     let method = request.method().clone();
-    let span = tracing::info_span!("request", trace_id = %trace_id, method = %method, path = %instance);
+    let span =
+        tracing::info_span!("request", trace_id = %trace_id, method = %method, path = %instance);
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
@@ -54,8 +68,15 @@ pub async fn request_context(request: Request, next: Next) -> Response {
             Some(p) => p.clone(),
             None => {
                 // axum's own rejection (unknown route, wrong method, body limit, bad path): keep its text.
-                let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-                let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+                let text = axum::body::to_bytes(body, 64 * 1024)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let detail = if text.is_empty() {
+                    status.canonical_reason().unwrap_or("error").to_owned()
+                } else {
+                    text
+                };
                 generic_problem(status, detail)
             }
         };
@@ -63,7 +84,9 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         document["instance"] = instance.clone().into();
         document["trace_id"] = trace_id.clone().into();
         let mut rebuilt = Response::from_parts(parts, Body::from(document.to_string()));
-        rebuilt.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        rebuilt
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         rebuilt.headers_mut().remove(header::CONTENT_LENGTH);
         rebuilt
     } else {
@@ -98,11 +121,18 @@ mod tests {
     #[test]
     fn traceparent_gives_its_trace_id_and_garbage_gives_none() {
         assert_eq!(
-            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
+            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(trace_id_from_traceparent("hello"), None);
-        assert_eq!(trace_id_from_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            trace_id_from_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            None
+        );
     }
 }

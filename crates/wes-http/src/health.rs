@@ -2,10 +2,10 @@
 //! projections running).
 
 use crate::Shared;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
 
@@ -24,7 +24,10 @@ pub async fn readyz(State(state): State<Shared>) -> Response {
     .unwrap_or(false);
     let registry = state
         .http
-        .get(format!("{}/subjects", state.settings.registry_url.trim_end_matches('/')))
+        .get(format!(
+            "{}/subjects",
+            state.settings.registry_url.trim_end_matches('/')
+        ))
         .timeout(Duration::from_secs(2))
         .send()
         .await
@@ -40,7 +43,9 @@ pub async fn readyz(State(state): State<Shared>) -> Response {
         Json(body).into_response()
     } else {
         let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         response
     }
 }

@@ -2,14 +2,14 @@
 //! credential's warehouses, validate each item, claim idempotency keys, append the new events, and
 //! answer per the contract (single object all-or-nothing; arrays with per-item results).
 
-use crate::problem::ApiError;
 use crate::Shared;
-use axum::body::Bytes;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::problem::ApiError;
 use axum::Json;
-use serde_json::{json, Value};
-use wes_domain::idempotency::{payload_fingerprint, Claim};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use wes_domain::idempotency::{Claim, payload_fingerprint};
 use wes_domain::masterdata::Partner;
 use wes_domain::{Rejection, UtcMillis, WarehouseId};
 use wes_events::Routed;
@@ -26,7 +26,8 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, Ap
     let mut buffer = Vec::new();
     let mut total = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
         total += chunk.len();
         if total > limit {
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
@@ -36,7 +37,9 @@ pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, Ap
                     _ => break,
                 }
             }
-            return Err(ApiError::too_large(format!("the body exceeds the limit of {limit} bytes")));
+            return Err(ApiError::too_large(format!(
+                "the body exceeds the limit of {limit} bytes"
+            )));
         }
         buffer.extend_from_slice(&chunk);
     }
@@ -51,8 +54,16 @@ pub enum Body {
 
 /// Checks the content type and parses JSON; never panics on any input.
 pub fn parse_body(headers: &HeaderMap, bytes: &Bytes, max_items: usize) -> Result<Body, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -61,15 +72,21 @@ pub fn parse_body(headers: &HeaderMap, bytes: &Bytes, max_items: usize) -> Resul
             format!("send `Content-Type: application/json`, got {content_type:?}"),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     match value {
-        Value::Array(items) if items.is_empty() => Err(ApiError::bad_request("an array body needs at least one item")),
-        Value::Array(items) if items.len() > max_items => {
-            Err(ApiError::too_large(format!("{} items in one request; at most {max_items} are accepted", items.len())))
-        }
+        Value::Array(items) if items.is_empty() => Err(ApiError::bad_request(
+            "an array body needs at least one item",
+        )),
+        Value::Array(items) if items.len() > max_items => Err(ApiError::too_large(format!(
+            "{} items in one request; at most {max_items} are accepted",
+            items.len()
+        ))),
         Value::Array(items) => Ok(Body::Many(items)),
         Value::Object(_) => Ok(Body::One(value)),
-        _ => Err(ApiError::bad_request("the body must be a JSON object or an array of objects")),
+        _ => Err(ApiError::bad_request(
+            "the body must be a JSON object or an array of objects",
+        )),
     }
 }
 
@@ -88,19 +105,25 @@ pub struct ItemResult {
 
 impl ItemResult {
     fn rejected(correlation_id: Option<String>, problem: ApiError) -> Self {
-        ItemResult { correlation_id, status: ItemStatus::Rejected, problem: Some(problem) }
+        ItemResult {
+            correlation_id,
+            status: ItemStatus::Rejected,
+            problem: Some(problem),
+        }
     }
 }
 
 /// Fails the whole request with 403 when any item names a warehouse the partner may not act for.
 pub fn check_warehouses(items: &[Value], partner: &Partner) -> Result<(), ApiError> {
     for item in items {
-        if let Some(Value::String(w)) = item.get("warehouse_id") {
-            if let Some(warehouse) = WarehouseId::parse(w) {
-                if !partner.may_act_for(&warehouse) {
-                    return Err(ApiError::cross_warehouse(format!("partner {} may not act for warehouse {warehouse}", partner.partner_id)));
-                }
-            }
+        if let Some(Value::String(w)) = item.get("warehouse_id")
+            && let Some(warehouse) = WarehouseId::parse(w)
+            && !partner.may_act_for(&warehouse)
+        {
+            return Err(ApiError::cross_warehouse(format!(
+                "partner {} may not act for warehouse {warehouse}",
+                partner.partner_id
+            )));
         }
     }
     Ok(())
@@ -118,18 +141,37 @@ pub async fn ingest<T: Routed>(
     let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(items.len());
     let mut valid: Vec<(usize, String, String, T)> = vec![]; // (index, correlation_id, fingerprint, record)
     for (index, item) in items.iter().enumerate() {
-        let correlation_id = item.get("correlation_id").and_then(Value::as_str).map(str::to_owned);
+        let correlation_id = item
+            .get("correlation_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let fingerprint = payload_fingerprint(item);
         match to_record(item, fingerprint.clone(), now) {
             Ok(record) => {
-                valid.push((index, correlation_id.clone().unwrap_or_default(), fingerprint, record));
+                valid.push((
+                    index,
+                    correlation_id.clone().unwrap_or_default(),
+                    fingerprint,
+                    record,
+                ));
                 results.push(None);
             }
-            Err(rejection) => results.push(Some(ItemResult::rejected(correlation_id, rejection.into()))),
+            Err(rejection) => {
+                results.push(Some(ItemResult::rejected(correlation_id, rejection.into())))
+            }
         }
     }
-    let keys: Vec<KeyRequest> = valid.iter().map(|(_, cid, fp, _)| KeyRequest { correlation_id: cid, payload_sha256: fp }).collect();
-    let claims = state.store.claim_keys(scope, partner_key, &state.settings.instance_id, &keys, now).await?;
+    let keys: Vec<KeyRequest> = valid
+        .iter()
+        .map(|(_, cid, fp, _)| KeyRequest {
+            correlation_id: cid,
+            payload_sha256: fp,
+        })
+        .collect();
+    let claims = state
+        .store
+        .claim_keys(scope, partner_key, &state.settings.instance_id, &keys, now)
+        .await?;
 
     let mut sends = vec![];
     for ((index, cid, _, record), claim) in valid.iter().zip(&claims) {
@@ -138,26 +180,43 @@ pub async fn ingest<T: Routed>(
                 sends.push((*index, cid.as_str(), record));
                 continue;
             }
-            Claim::Replay => ItemResult { correlation_id: Some(cid.clone()), status: ItemStatus::Replay, problem: None },
+            Claim::Replay => ItemResult {
+                correlation_id: Some(cid.clone()),
+                status: ItemStatus::Replay,
+                problem: None,
+            },
             Claim::InFlight => ItemResult::rejected(
                 Some(cid.clone()),
-                ApiError::conflict_in_flight(format!("a request with correlation_id {cid} is still being processed; retry later")),
+                ApiError::conflict_in_flight(format!(
+                    "a request with correlation_id {cid} is still being processed; retry later"
+                )),
             ),
             Claim::PayloadMismatch => ItemResult::rejected(
                 Some(cid.clone()),
-                ApiError::key_reused(format!("correlation_id {cid} was already used with a different payload")),
+                ApiError::key_reused(format!(
+                    "correlation_id {cid} was already used with a different payload"
+                )),
             ),
         };
         results[*index] = Some(result);
     }
-    let deliveries = futures::future::join_all(sends.iter().map(|(_, _, record)| state.producer.send(*record))).await;
+    let deliveries = futures::future::join_all(
+        sends
+            .iter()
+            .map(|(_, _, record)| state.producer.send(*record)),
+    )
+    .await;
     let mut done = vec![];
     let mut failed = vec![];
     for ((index, cid, _), delivery) in sends.iter().zip(deliveries) {
         results[*index] = Some(match delivery {
             Ok(_) => {
                 done.push(*cid);
-                ItemResult { correlation_id: Some(cid.to_string()), status: ItemStatus::Accepted, problem: None }
+                ItemResult {
+                    correlation_id: Some(cid.to_string()),
+                    status: ItemStatus::Accepted,
+                    problem: None,
+                }
             }
             Err(e) => {
                 failed.push(*cid);
@@ -165,8 +224,14 @@ pub async fn ingest<T: Routed>(
             }
         });
     }
-    state.store.settle_keys(scope, partner_key, &done, &failed).await?;
-    Ok(results.into_iter().map(|r| r.expect("every item has a result")).collect())
+    state
+        .store
+        .settle_keys(scope, partner_key, &done, &failed)
+        .await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every item has a result"))
+        .collect())
 }
 
 fn status_word(s: ItemStatus) -> &'static str {
@@ -193,8 +258,15 @@ pub fn single_response(result: ItemResult) -> Response {
 /// The contract's response for an array body: per-item results in input order.
 pub fn batch_response(results: Vec<ItemResult>) -> Response {
     // Every item failing because the log is down is a 503 for the request, so the client backs off.
-    if !results.is_empty() && results.iter().all(|r| r.problem.as_ref().is_some_and(|p| p.status == StatusCode::SERVICE_UNAVAILABLE)) {
-        return ApiError::unavailable("the event log is unavailable; nothing was written").into_response();
+    if !results.is_empty()
+        && results.iter().all(|r| {
+            r.problem
+                .as_ref()
+                .is_some_and(|p| p.status == StatusCode::SERVICE_UNAVAILABLE)
+        })
+    {
+        return ApiError::unavailable("the event log is unavailable; nothing was written")
+            .into_response();
     }
     let count = |s| results.iter().filter(|r| r.status == s).count();
     let summary = json!({"accepted": count(ItemStatus::Accepted), "replay": count(ItemStatus::Replay), "rejected": count(ItemStatus::Rejected)});
@@ -202,7 +274,8 @@ pub fn batch_response(results: Vec<ItemResult>) -> Response {
     let items: Vec<Value> = results
         .into_iter()
         .map(|r| {
-            let mut item = json!({"correlation_id": r.correlation_id, "status": status_word(r.status)});
+            let mut item =
+                json!({"correlation_id": r.correlation_id, "status": status_word(r.status)});
             if let Some(problem) = r.problem {
                 item["problem"] = problem.body();
             }
@@ -230,5 +303,9 @@ pub async fn respond<T: Routed>(
         check_warehouses(&items, partner)?;
     }
     let results = ingest(state, scope, key_owner, &items, to_record).await?;
-    Ok(if single { single_response(results.into_iter().next().expect("one result")) } else { batch_response(results) })
+    Ok(if single {
+        single_response(results.into_iter().next().expect("one result"))
+    } else {
+        batch_response(results)
+    })
 }

@@ -11,13 +11,13 @@ mod planner;
 pub mod problem;
 mod realtime;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use axum::Router;
 use std::sync::Arc;
 use tokio::sync::watch;
-use wes_domain::masterdata::MasterData;
 use wes_domain::PlannerId;
+use wes_domain::masterdata::MasterData;
 use wes_kafka::EventProducer;
 use wes_projector::Projector;
 use wes_store::Store;
@@ -62,20 +62,43 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/wes/v1/realtime/movements", post(realtime::movements))
-        .route("/planner/v1/releases", post(planner::post_releases).get(planner::get_releases))
+        .route(
+            "/planner/v1/releases",
+            post(planner::post_releases).get(planner::get_releases),
+        )
         .route("/planner/v1/ledger/balances", get(planner::balances))
         .route("/planner/v1/ledger/movements", get(planner::movements))
         .route("/planner/v1/projections", get(planner::projections))
-        .route("/planner/v1/projections/{name}/rebuild", post(planner::rebuild))
-        .route("/planner/v1/masterdata", get(masterdata::get_all).post(masterdata::post_bundle))
-        .route("/planner/v1/warehouses/{warehouse_id}", put(masterdata::put_warehouse))
+        .route(
+            "/planner/v1/projections/{name}/rebuild",
+            post(planner::rebuild),
+        )
+        .route(
+            "/planner/v1/masterdata",
+            get(masterdata::get_all).post(masterdata::post_bundle),
+        )
+        .route(
+            "/planner/v1/warehouses/{warehouse_id}",
+            put(masterdata::put_warehouse),
+        )
         .route("/planner/v1/skus/{sku}", put(masterdata::put_sku))
-        .route("/planner/v1/warehouses/{warehouse_id}/locations/{location}", put(masterdata::put_location))
-        .route("/planner/v1/partners/{partner_id}", put(masterdata::put_partner))
-        .route("/planner/v1/partners/{partner_id}/keys", post(masterdata::issue_key))
+        .route(
+            "/planner/v1/warehouses/{warehouse_id}/locations/{location}",
+            put(masterdata::put_location),
+        )
+        .route(
+            "/planner/v1/partners/{partner_id}",
+            put(masterdata::put_partner),
+        )
+        .route(
+            "/planner/v1/partners/{partner_id}/keys",
+            post(masterdata::issue_key),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(context::panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            context::panic_response,
+        ))
         .layer(axum::middleware::from_fn(context::request_context))
         .with_state(state)
 }

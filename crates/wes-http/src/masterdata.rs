@@ -5,12 +5,12 @@
 use crate::auth::authenticate;
 use crate::problem::ApiError;
 use crate::{AppState, Shared};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use wes_domain::masterdata::*;
@@ -90,7 +90,10 @@ pub struct BundleReport {
 
 fn id<T>(field: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<T, ApiError> {
     parse(text).ok_or_else(|| {
-        ApiError::bad_request(format!("{field}: {text:?} is not a valid identifier (1-128 printable ASCII, no spaces)")).with_field(field)
+        ApiError::bad_request(format!(
+            "{field}: {text:?} is not a valid identifier (1-128 printable ASCII, no spaces)"
+        ))
+        .with_field(field)
     })
 }
 
@@ -98,15 +101,34 @@ fn unprocessable(field: &str, detail: String) -> ApiError {
     ApiError::from(Rejection::unprocessable(field, detail))
 }
 
+/// A bundle that passed validation, as domain values.
+struct Validated {
+    warehouses: Vec<Warehouse>,
+    skus: Vec<Sku>,
+    locations: Vec<Location>,
+    partners: Vec<Partner>,
+}
+
 /// Validates the whole bundle against the current snapshot; nothing is written unless all is valid.
-fn validate(bundle: &Bundle, md: &MasterData) -> Result<(Vec<Warehouse>, Vec<Sku>, Vec<Location>, Vec<Partner>), ApiError> {
+fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
     let warehouses: Vec<Warehouse> = bundle
         .warehouses
         .iter()
         .enumerate()
-        .map(|(i, w)| Ok(Warehouse { warehouse_id: id(&format!("/warehouses/{i}/warehouse_id"), &w.warehouse_id, WarehouseId::parse)?, name: w.name.clone() }))
+        .map(|(i, w)| {
+            Ok(Warehouse {
+                warehouse_id: id(
+                    &format!("/warehouses/{i}/warehouse_id"),
+                    &w.warehouse_id,
+                    WarehouseId::parse,
+                )?,
+                name: w.name.clone(),
+            })
+        })
         .collect::<Result<_, ApiError>>()?;
-    let known_warehouse = |w: &WarehouseId| md.warehouses.contains_key(w) || warehouses.iter().any(|x| &x.warehouse_id == w);
+    let known_warehouse = |w: &WarehouseId| {
+        md.warehouses.contains_key(w) || warehouses.iter().any(|x| &x.warehouse_id == w)
+    };
     let skus = bundle
         .skus
         .iter()
@@ -114,12 +136,21 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<(Vec<Warehouse>, Vec<Sku
         .map(|(i, s)| {
             let tracking_text = s.tracking.as_deref().unwrap_or("NONE");
             let tracking = Tracking::parse(tracking_text).ok_or_else(|| {
-                ApiError::bad_request(format!("tracking {tracking_text:?} is not NONE, LOT or SERIAL")).with_field(&format!("/skus/{i}/tracking"))
+                ApiError::bad_request(format!(
+                    "tracking {tracking_text:?} is not NONE, LOT or SERIAL"
+                ))
+                .with_field(&format!("/skus/{i}/tracking"))
             })?;
             if s.base_uom.trim().is_empty() || s.base_uom.len() > 16 {
-                return Err(ApiError::bad_request("base_uom must be 1-16 characters").with_field(&format!("/skus/{i}/base_uom")));
+                return Err(ApiError::bad_request("base_uom must be 1-16 characters")
+                    .with_field(&format!("/skus/{i}/base_uom")));
             }
-            Ok(Sku { sku: id(&format!("/skus/{i}/sku"), &s.sku, SkuCode::parse)?, base_uom: s.base_uom.clone(), tracking, description: s.description.clone() })
+            Ok(Sku {
+                sku: id(&format!("/skus/{i}/sku"), &s.sku, SkuCode::parse)?,
+                base_uom: s.base_uom.clone(),
+                tracking,
+                description: s.description.clone(),
+            })
         })
         .collect::<Result<_, ApiError>>()?;
     let locations = bundle
@@ -127,11 +158,25 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<(Vec<Warehouse>, Vec<Sku
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let warehouse_id = id(&format!("/locations/{i}/warehouse_id"), &l.warehouse_id, WarehouseId::parse)?;
+            let warehouse_id = id(
+                &format!("/locations/{i}/warehouse_id"),
+                &l.warehouse_id,
+                WarehouseId::parse,
+            )?;
             if !known_warehouse(&warehouse_id) {
-                return Err(unprocessable(&format!("/locations/{i}/warehouse_id"), format!("unknown warehouse {warehouse_id}")));
+                return Err(unprocessable(
+                    &format!("/locations/{i}/warehouse_id"),
+                    format!("unknown warehouse {warehouse_id}"),
+                ));
             }
-            Ok(Location { warehouse_id, location: id(&format!("/locations/{i}/location"), &l.location, LocationCode::parse)? })
+            Ok(Location {
+                warehouse_id,
+                location: id(
+                    &format!("/locations/{i}/location"),
+                    &l.location,
+                    LocationCode::parse,
+                )?,
+            })
         })
         .collect::<Result<_, ApiError>>()?;
     let partners = bundle
@@ -139,10 +184,15 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<(Vec<Warehouse>, Vec<Sku
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let partner_id = id(&format!("/partners/{i}/partner_id"), &p.partner_id, PartnerId::parse)?;
+            let partner_id = id(
+                &format!("/partners/{i}/partner_id"),
+                &p.partner_id,
+                PartnerId::parse,
+            )?;
             let role_text = p.role.as_deref().unwrap_or("EXECUTOR");
             let role = PartnerRole::parse(role_text).ok_or_else(|| {
-                ApiError::bad_request(format!("role {role_text:?} is not EXECUTOR or ADMIN")).with_field(&format!("/partners/{i}/role"))
+                ApiError::bad_request(format!("role {role_text:?} is not EXECUTOR or ADMIN"))
+                    .with_field(&format!("/partners/{i}/role"))
             })?;
             let mut allowed = BTreeSet::new();
             for (j, w) in p.allowed_warehouses.iter().enumerate() {
@@ -153,26 +203,50 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<(Vec<Warehouse>, Vec<Sku
                 }
                 allowed.insert(w);
             }
-            let mut keys: BTreeSet<String> = md.partners.get(&partner_id).map(|existing| existing.api_key_sha256.clone()).unwrap_or_default();
+            let mut keys: BTreeSet<String> = md
+                .partners
+                .get(&partner_id)
+                .map(|existing| existing.api_key_sha256.clone())
+                .unwrap_or_default();
             for (j, key) in p.api_keys.iter().enumerate() {
                 if key.len() < 16 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(ApiError::bad_request("API keys must be 16-256 printable ASCII characters").with_field(&format!("/partners/{i}/api_keys/{j}")));
+                    return Err(ApiError::bad_request(
+                        "API keys must be 16-256 printable ASCII characters",
+                    )
+                    .with_field(&format!("/partners/{i}/api_keys/{j}")));
                 }
                 keys.insert(api_key_digest(key));
             }
             for (j, digest) in p.api_key_sha256.iter().enumerate() {
                 if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(ApiError::bad_request("api_key_sha256 entries are 64 hex digits").with_field(&format!("/partners/{i}/api_key_sha256/{j}")));
+                    return Err(
+                        ApiError::bad_request("api_key_sha256 entries are 64 hex digits")
+                            .with_field(&format!("/partners/{i}/api_key_sha256/{j}")),
+                    );
                 }
                 keys.insert(digest.to_ascii_lowercase());
             }
-            Ok(Partner { partner_id, role, allowed_warehouses: allowed, api_key_sha256: keys })
+            Ok(Partner {
+                partner_id,
+                role,
+                allowed_warehouses: allowed,
+                api_key_sha256: keys,
+            })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok((warehouses, skus, locations, partners))
+    Ok(Validated {
+        warehouses,
+        skus,
+        locations,
+        partners,
+    })
 }
 
-async fn send_changed<T: Routed>(state: &AppState, records: Vec<T>, last: &mut Vec<(&'static str, Delivery)>) -> Result<usize, ApiError> {
+async fn send_changed<T: Routed>(
+    state: &AppState,
+    records: Vec<T>,
+    last: &mut Vec<(&'static str, Delivery)>,
+) -> Result<usize, ApiError> {
     let count = records.len();
     for record in records {
         let delivery = state.producer.send(&record).await?;
@@ -185,17 +259,34 @@ async fn send_changed<T: Routed>(state: &AppState, records: Vec<T>, last: &mut V
 /// Writes what differs from the current snapshot and waits until validation sees it.
 pub async fn apply_bundle(state: &AppState, bundle: &Bundle) -> Result<BundleReport, ApiError> {
     let md = state.masterdata();
-    let (warehouses, skus, locations, partners) = validate(bundle, &md)?;
+    let Validated {
+        warehouses,
+        skus,
+        locations,
+        partners,
+    } = validate(bundle, &md)?;
     let now = UtcMillis(chrono::Utc::now().timestamp_millis());
     let total = warehouses.len() + skus.len() + locations.len() + partners.len();
-    let warehouses: Vec<_> = warehouses.into_iter().filter(|w| md.warehouses.get(&w.warehouse_id) != Some(w)).map(|w| WarehouseUpserted::from_domain(&w, now)).collect();
-    let skus: Vec<_> = skus.into_iter().filter(|s| md.skus.get(&s.sku) != Some(s)).map(|s| SkuUpserted::from_domain(&s, now)).collect();
+    let warehouses: Vec<_> = warehouses
+        .into_iter()
+        .filter(|w| md.warehouses.get(&w.warehouse_id) != Some(w))
+        .map(|w| WarehouseUpserted::from_domain(&w, now))
+        .collect();
+    let skus: Vec<_> = skus
+        .into_iter()
+        .filter(|s| md.skus.get(&s.sku) != Some(s))
+        .map(|s| SkuUpserted::from_domain(&s, now))
+        .collect();
     let locations: Vec<_> = locations
         .into_iter()
         .filter(|l| !md.location_exists(&l.warehouse_id, &l.location))
         .map(|l| LocationUpserted::from_domain(&l, now))
         .collect();
-    let partners: Vec<_> = partners.into_iter().filter(|p| md.partners.get(&p.partner_id) != Some(p)).map(|p| PartnerUpserted::from_domain(&p, now)).collect();
+    let partners: Vec<_> = partners
+        .into_iter()
+        .filter(|p| md.partners.get(&p.partner_id) != Some(p))
+        .map(|p| PartnerUpserted::from_domain(&p, now))
+        .collect();
     let mut last = vec![];
     let mut written = send_changed(state, warehouses, &mut last).await?;
     written += send_changed(state, skus, &mut last).await?;
@@ -203,9 +294,22 @@ pub async fn apply_bundle(state: &AppState, bundle: &Bundle) -> Result<BundleRep
     written += send_changed(state, partners, &mut last).await?;
     let mut visible = true;
     for (topic, delivery) in last {
-        visible &= state.projector.wait_applied(ProjectionKind::MasterData, topic, delivery.partition, delivery.offset, VISIBILITY_TIMEOUT).await;
+        visible &= state
+            .projector
+            .wait_applied(
+                ProjectionKind::MasterData,
+                topic,
+                delivery.partition,
+                delivery.offset,
+                VISIBILITY_TIMEOUT,
+            )
+            .await;
     }
-    Ok(BundleReport { written, unchanged: total - written, visible })
+    Ok(BundleReport {
+        written,
+        unchanged: total - written,
+        visible,
+    })
 }
 
 fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -213,15 +317,23 @@ fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid master data: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid master data: {e}")))
 }
 
-pub async fn post_bundle(State(state): State<Shared>, headers: HeaderMap, bytes: Bytes) -> Result<Json<BundleReport>, ApiError> {
+pub async fn post_bundle(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Json<BundleReport>, ApiError> {
     admin(&state, &headers)?;
     Ok(Json(apply_bundle(&state, &parse::<Bundle>(&bytes)?).await?))
 }
 
-pub async fn get_all(State(state): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn get_all(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
     let md = state.masterdata();
     let mut warehouses: Vec<_> = md
@@ -235,7 +347,10 @@ pub async fn get_all(State(state): State<Shared>, headers: HeaderMap) -> Result<
     let locations: Vec<_> = md
         .locations
         .iter()
-        .flat_map(|(w, ls)| ls.iter().map(move |l| json!({"warehouse_id": w, "location": l})))
+        .flat_map(|(w, ls)| {
+            ls.iter()
+                .map(move |l| json!({"warehouse_id": w, "location": l}))
+        })
         .collect();
     let mut partners: Vec<_> = md
         .partners
@@ -243,73 +358,169 @@ pub async fn get_all(State(state): State<Shared>, headers: HeaderMap) -> Result<
         .map(|p| json!({"partner_id": p.partner_id, "role": p.role, "allowed_warehouses": p.allowed_warehouses, "api_keys": p.api_key_sha256.len()}))
         .collect();
     partners.sort_by_key(|p| p["partner_id"].as_str().unwrap_or_default().to_owned());
-    Ok(Json(json!({"warehouses": warehouses, "skus": skus, "locations": locations, "partners": partners})))
+    Ok(Json(
+        json!({"warehouses": warehouses, "skus": skus, "locations": locations, "partners": partners}),
+    ))
 }
 
 fn path_must_match(field: &str, in_path: &str, in_body: &str) -> Result<(), ApiError> {
     if in_path == in_body {
         Ok(())
     } else {
-        Err(ApiError::bad_request(format!("{field} in the body ({in_body:?}) differs from the path ({in_path:?})")).with_field(field))
+        Err(ApiError::bad_request(format!(
+            "{field} in the body ({in_body:?}) differs from the path ({in_path:?})"
+        ))
+        .with_field(field))
     }
 }
 
-pub async fn put_warehouse(State(state): State<Shared>, headers: HeaderMap, Path(warehouse_id): Path<String>, bytes: Bytes) -> Result<Json<BundleReport>, ApiError> {
+pub async fn put_warehouse(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(warehouse_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<BundleReport>, ApiError> {
     admin(&state, &headers)?;
-    let mut w: WarehouseIn = if bytes.is_empty() { WarehouseIn::default() } else { parse(&bytes)? };
+    let mut w: WarehouseIn = if bytes.is_empty() {
+        WarehouseIn::default()
+    } else {
+        parse(&bytes)?
+    };
     if w.warehouse_id.is_empty() {
         w.warehouse_id = warehouse_id.clone();
     }
     path_must_match("/warehouse_id", &warehouse_id, &w.warehouse_id)?;
-    Ok(Json(apply_bundle(&state, &Bundle { warehouses: vec![w], ..Bundle::default() }).await?))
+    Ok(Json(
+        apply_bundle(
+            &state,
+            &Bundle {
+                warehouses: vec![w],
+                ..Bundle::default()
+            },
+        )
+        .await?,
+    ))
 }
 
-pub async fn put_sku(State(state): State<Shared>, headers: HeaderMap, Path(sku): Path<String>, bytes: Bytes) -> Result<Json<BundleReport>, ApiError> {
+pub async fn put_sku(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(sku): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<BundleReport>, ApiError> {
     admin(&state, &headers)?;
     let mut body: Value = parse(&bytes)?;
     if let Value::Object(map) = &mut body {
-        map.entry("sku").or_insert_with(|| Value::String(sku.clone()));
+        map.entry("sku")
+            .or_insert_with(|| Value::String(sku.clone()));
     }
-    let s: SkuIn = serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid SKU: {e}")))?;
+    let s: SkuIn = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid SKU: {e}")))?;
     path_must_match("/sku", &sku, &s.sku)?;
-    Ok(Json(apply_bundle(&state, &Bundle { skus: vec![s], ..Bundle::default() }).await?))
+    Ok(Json(
+        apply_bundle(
+            &state,
+            &Bundle {
+                skus: vec![s],
+                ..Bundle::default()
+            },
+        )
+        .await?,
+    ))
 }
 
-pub async fn put_location(State(state): State<Shared>, headers: HeaderMap, Path((warehouse_id, location)): Path<(String, String)>) -> Result<Json<BundleReport>, ApiError> {
+pub async fn put_location(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((warehouse_id, location)): Path<(String, String)>,
+) -> Result<Json<BundleReport>, ApiError> {
     admin(&state, &headers)?;
-    Ok(Json(apply_bundle(&state, &Bundle { locations: vec![LocationIn { warehouse_id, location }], ..Bundle::default() }).await?))
+    Ok(Json(
+        apply_bundle(
+            &state,
+            &Bundle {
+                locations: vec![LocationIn {
+                    warehouse_id,
+                    location,
+                }],
+                ..Bundle::default()
+            },
+        )
+        .await?,
+    ))
 }
 
-pub async fn put_partner(State(state): State<Shared>, headers: HeaderMap, Path(partner_id): Path<String>, bytes: Bytes) -> Result<Json<BundleReport>, ApiError> {
+pub async fn put_partner(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<BundleReport>, ApiError> {
     admin(&state, &headers)?;
     let mut body: Value = parse(&bytes)?;
     if let Value::Object(map) = &mut body {
-        map.entry("partner_id").or_insert_with(|| Value::String(partner_id.clone()));
+        map.entry("partner_id")
+            .or_insert_with(|| Value::String(partner_id.clone()));
     }
-    let p: PartnerIn = serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid partner: {e}")))?;
+    let p: PartnerIn = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid partner: {e}")))?;
     path_must_match("/partner_id", &partner_id, &p.partner_id)?;
-    Ok(Json(apply_bundle(&state, &Bundle { partners: vec![p], ..Bundle::default() }).await?))
+    Ok(Json(
+        apply_bundle(
+            &state,
+            &Bundle {
+                partners: vec![p],
+                ..Bundle::default()
+            },
+        )
+        .await?,
+    ))
 }
 
 /// A fresh random API key (256 bits from the OS generator).
 pub fn generate_api_key() -> String {
-    format!("wes_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "wes_{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// `POST /planner/v1/partners/{id}/keys`: adds a new key to the partner and returns it, once.
-pub async fn issue_key(State(state): State<Shared>, headers: HeaderMap, Path(partner_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn issue_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
     let md = state.masterdata();
-    let id = PartnerId::parse(&partner_id).ok_or_else(|| ApiError::bad_request("invalid partner id"))?;
-    let existing = md.partners.get(&id).ok_or_else(|| ApiError::not_found(format!("no partner {partner_id}")))?;
+    let id =
+        PartnerId::parse(&partner_id).ok_or_else(|| ApiError::bad_request("invalid partner id"))?;
+    let existing = md
+        .partners
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no partner {partner_id}")))?;
     let key = generate_api_key();
     let partner = PartnerIn {
         partner_id: partner_id.clone(),
         role: Some(existing.role.as_str().into()),
-        allowed_warehouses: existing.allowed_warehouses.iter().map(ToString::to_string).collect(),
+        allowed_warehouses: existing
+            .allowed_warehouses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         api_keys: vec![key.clone()],
         api_key_sha256: vec![],
     };
-    let report = apply_bundle(&state, &Bundle { partners: vec![partner], ..Bundle::default() }).await?;
-    Ok(Json(json!({"partner_id": partner_id, "api_key": key, "visible": report.visible})))
+    let report = apply_bundle(
+        &state,
+        &Bundle {
+            partners: vec![partner],
+            ..Bundle::default()
+        },
+    )
+    .await?;
+    Ok(Json(
+        json!({"partner_id": partner_id, "api_key": key, "visible": report.visible}),
+    ))
 }

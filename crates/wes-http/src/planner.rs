@@ -1,21 +1,21 @@
 //! Planner-internal API (admin key): releases to dispatch, ledger queries, projections.
 
+use crate::Shared;
 use crate::auth::authenticate;
 use crate::ingest::{parse_body, respond};
 use crate::problem::ApiError;
-use crate::Shared;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use wes_domain::masterdata::PartnerRole;
-use wes_domain::release::{validate_release, ReleaseDefaults};
+use wes_domain::release::{ReleaseDefaults, validate_release};
 use wes_domain::{CorrelationId, PlannerId, Rejection};
 use wes_events::DispatchEvent;
-use wes_store::queries::MovementFilter;
 use wes_store::ProjectionKind;
+use wes_store::queries::MovementFilter;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 10_000;
@@ -24,7 +24,10 @@ fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_LIMIT}, got {n}")).with_field("/limit")),
+        Some(n) => Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}, got {n}"
+        ))
+        .with_field("/limit")),
     }
 }
 
@@ -34,7 +37,11 @@ fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// `POST /planner/v1/releases`: one release or an array; each gets its own result. Releases are
 /// keyed `(planner_id, correlation_id)` like realtime events; a missing `correlation_id` is assigned.
-pub async fn post_releases(State(state): State<Shared>, headers: HeaderMap, body: axum::body::Body) -> Result<Response, ApiError> {
+pub async fn post_releases(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
     let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
     authenticate(&headers, &md, PartnerRole::Admin)?;
@@ -42,13 +49,16 @@ pub async fn post_releases(State(state): State<Shared>, headers: HeaderMap, body
     // Assign correlation ids first, so the idempotency key and the result carry them.
     let assign = |mut item: Value| {
         if let Value::Object(map) = &mut item {
-            map.entry("correlation_id").or_insert_with(|| Value::String(uuid::Uuid::now_v7().to_string()));
+            map.entry("correlation_id")
+                .or_insert_with(|| Value::String(uuid::Uuid::now_v7().to_string()));
         }
         item
     };
     let body = match body {
         crate::ingest::Body::One(item) => crate::ingest::Body::One(assign(item)),
-        crate::ingest::Body::Many(items) => crate::ingest::Body::Many(items.into_iter().map(assign).collect()),
+        crate::ingest::Body::Many(items) => {
+            crate::ingest::Body::Many(items.into_iter().map(assign).collect())
+        }
     };
     // Which releases exist is read before validation (validation itself does no IO).
     let mut known = std::collections::HashSet::new();
@@ -58,36 +68,60 @@ pub async fn post_releases(State(state): State<Shared>, headers: HeaderMap, body
     };
     for item in items {
         if let Some(original) = item.get("cancelled_correlation_id").and_then(Value::as_str) {
-            let planner = item.get("planner_id").and_then(Value::as_str).unwrap_or(state.settings.planner_id.as_str());
-            if state.store.key_done("dispatch", planner, original).await? || state.store.release_exists(planner, original).await? {
+            let planner = item
+                .get("planner_id")
+                .and_then(Value::as_str)
+                .unwrap_or(state.settings.planner_id.as_str());
+            if state.store.key_done("dispatch", planner, original).await?
+                || state.store.release_exists(planner, original).await?
+            {
                 known.insert((planner.to_owned(), original.to_owned()));
             }
         }
     }
     let planner_default = state.settings.planner_id.clone();
-    let planner_of = |item: &Value| item.get("planner_id").and_then(Value::as_str).map(str::to_owned);
+    let planner_of = |item: &Value| {
+        item.get("planner_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     // Idempotency keys are `(planner_id, correlation_id)`; one request speaks for one planner.
     let key_owner = match &body {
         crate::ingest::Body::One(item) => planner_of(item),
         crate::ingest::Body::Many(items) => items.first().and_then(planner_of),
     }
     .unwrap_or_else(|| planner_default.to_string());
-    respond(&state, "dispatch", &key_owner.clone(), None, body, |item, _fingerprint, now| {
-        if let Some(p) = planner_of(item) {
-            if p != key_owner {
-                return Err(Rejection::malformed("/planner_id", "all releases of one request must share one planner_id"));
+    respond(
+        &state,
+        "dispatch",
+        &key_owner.clone(),
+        None,
+        body,
+        |item, _fingerprint, now| {
+            if let Some(p) = planner_of(item)
+                && p != key_owner
+            {
+                return Err(Rejection::malformed(
+                    "/planner_id",
+                    "all releases of one request must share one planner_id",
+                ));
             }
-        }
-        let defaults = ReleaseDefaults {
-            planner_id: planner_default.clone(),
-            correlation_id: CorrelationId::from_trusted(uuid::Uuid::now_v7().to_string()),
-            now,
-        };
-        let release = validate_release(item, &md, defaults, |planner: &PlannerId, original: &CorrelationId| {
-            known.contains(&(planner.to_string(), original.to_string()))
-        })?;
-        Ok(DispatchEvent::from_domain(&release))
-    })
+            let defaults = ReleaseDefaults {
+                planner_id: planner_default.clone(),
+                correlation_id: CorrelationId::from_trusted(uuid::Uuid::now_v7().to_string()),
+                now,
+            };
+            let release = validate_release(
+                item,
+                &md,
+                defaults,
+                |planner: &PlannerId, original: &CorrelationId| {
+                    known.contains(&(planner.to_string(), original.to_string()))
+                },
+            )?;
+            Ok(DispatchEvent::from_domain(&release))
+        },
+    )
     .await
 }
 
@@ -98,9 +132,20 @@ pub struct ReleaseQuery {
     limit: Option<i64>,
 }
 
-pub async fn get_releases(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ReleaseQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn get_releases(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ReleaseQuery>,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
-    let rows = state.store.releases(q.warehouse_id.as_deref(), q.document_id.as_deref(), limit(q.limit)?).await?;
+    let rows = state
+        .store
+        .releases(
+            q.warehouse_id.as_deref(),
+            q.document_id.as_deref(),
+            limit(q.limit)?,
+        )
+        .await?;
     Ok(Json(json!({"releases": rows})))
 }
 
@@ -112,9 +157,21 @@ pub struct BalanceQuery {
     limit: Option<i64>,
 }
 
-pub async fn balances(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<BalanceQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn balances(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<BalanceQuery>,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
-    let rows = state.store.balances(q.warehouse_id.as_deref(), q.sku.as_deref(), q.location.as_deref(), limit(q.limit)?).await?;
+    let rows = state
+        .store
+        .balances(
+            q.warehouse_id.as_deref(),
+            q.sku.as_deref(),
+            q.location.as_deref(),
+            limit(q.limit)?,
+        )
+        .await?;
     Ok(Json(json!({"balances": rows})))
 }
 
@@ -128,7 +185,11 @@ pub struct MovementQuery {
     limit: Option<i64>,
 }
 
-pub async fn movements(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<MovementQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn movements(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<MovementQuery>,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
     let filter = MovementFilter {
         warehouse_id: q.warehouse_id.as_deref(),
@@ -149,17 +210,31 @@ fn projector_error(e: wes_projector::ProjectorError) -> ApiError {
     }
 }
 
-pub async fn projections(State(state): State<Shared>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub async fn projections(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
     let status = state.projector.status().await.map_err(projector_error)?;
     Ok(Json(json!({"projections": status})))
 }
 
-pub async fn rebuild(State(state): State<Shared>, headers: HeaderMap, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn rebuild(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     admin(&state, &headers)?;
     let kind = ProjectionKind::parse(&name).ok_or_else(|| {
-        ApiError::not_found(format!("no projection {name:?}; known: {}", ProjectionKind::ALL.map(|k| k.name()).join(", ")))
+        ApiError::not_found(format!(
+            "no projection {name:?}; known: {}",
+            ProjectionKind::ALL.map(|k| k.name()).join(", ")
+        ))
     })?;
-    let report = state.projector.rebuild(kind).await.map_err(projector_error)?;
+    let report = state
+        .projector
+        .rebuild(kind)
+        .await
+        .map_err(projector_error)?;
     Ok(Json(json!(report)))
 }

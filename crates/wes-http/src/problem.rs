@@ -2,10 +2,10 @@
 //! with `type`, `title`, `status`, `detail`, `instance` and `trace_id` (the last two are filled in by
 //! the request middleware, which also turns axum's own rejections into problems).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use wes_domain::{Rejection, RejectionKind};
 
 /// Problem `type` URIs are `urn:wes:problem#<slug>`; `docs/errors.md` lists every slug.
@@ -28,41 +28,101 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, title, detail: detail.into(), retry_after: None, extra: None }
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            retry_after: None,
+            extra: None,
+        }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Missing or invalid credential", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Missing or invalid credential",
+            detail,
+        )
     }
     pub fn forbidden_role(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Credential not allowed here", detail)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Credential not allowed here",
+            detail,
+        )
     }
     pub fn cross_warehouse(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "cross-warehouse-credential", "Credential not valid for this warehouse", detail)
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "cross-warehouse-credential",
+            "Credential not valid for this warehouse",
+            detail,
+        )
     }
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
     }
     pub fn conflict_in_flight(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "request-in-flight", "Same key still in flight", detail)
+        Self::new(
+            StatusCode::CONFLICT,
+            "request-in-flight",
+            "Same key still in flight",
+            detail,
+        )
     }
     pub fn key_reused(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Same key, different payload", detail)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Same key, different payload",
+            detail,
+        )
     }
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large", detail)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            detail,
+        )
     }
     /// A dependency (broker, registry, database) is unavailable: try again later.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        ApiError { retry_after: Some(5), ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "dependency-unavailable", "Service temporarily unavailable", detail) }
+        ApiError {
+            retry_after: Some(5),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dependency-unavailable",
+                "Service temporarily unavailable",
+                detail,
+            )
+        }
     }
     /// A platform failure. The cause is logged in the request span, never sent to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal error", "the request failed inside the hub; quote the trace_id")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "Internal error",
+            "the request failed inside the hub; quote the trace_id",
+        )
     }
     pub fn with_field(mut self, field: &str) -> Self {
         if !field.is_empty() {
@@ -92,7 +152,12 @@ impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         let e = match r.kind {
             RejectionKind::Malformed => ApiError::bad_request(r.detail),
-            RejectionKind::Unprocessable => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", "Business rule violated", r.detail),
+            RejectionKind::Unprocessable => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "Business rule violated",
+                r.detail,
+            ),
         };
         e.with_field(&r.field)
     }
@@ -122,12 +187,21 @@ impl From<wes_kafka::KafkaError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], self.body().to_string()).into_response();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, PROBLEM_JSON)],
+            self.body().to_string(),
+        )
+            .into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(self);
         response

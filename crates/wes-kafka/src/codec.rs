@@ -5,7 +5,9 @@
 use crate::KafkaError;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +36,14 @@ impl Codec {
             .iter()
             .map(|t| {
                 let supplied = SuppliedSchema::new(None, SchemaType::Avro, t.schema.clone());
-                (t.name.clone(), SubjectNameStrategy::TopicNameStrategyWithSchema(t.name.clone(), false, supplied))
+                (
+                    t.name.clone(),
+                    SubjectNameStrategy::TopicNameStrategyWithSchema(
+                        t.name.clone(),
+                        false,
+                        supplied,
+                    ),
+                )
             })
             .collect();
         let schemas = catalog
@@ -46,7 +55,12 @@ impl Codec {
                     .map_err(|e| KafkaError::Registry(format!("schema of {}: {e}", t.name)))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Arc::new(Codec { encoder: AvroEncoder::new(settings()?), decoder: AvroDecoder::new(settings()?), strategies, schemas }))
+        Ok(Arc::new(Codec {
+            encoder: AvroEncoder::new(settings()?),
+            decoder: AvroDecoder::new(settings()?),
+            strategies,
+            schemas,
+        }))
     }
 
     fn strategy(&self, topic: &str) -> Result<&SubjectNameStrategy, KafkaError> {
@@ -58,23 +72,34 @@ impl Codec {
     /// Registers the value schema of `topic` (idempotent) and returns its id.
     pub async fn register(&self, topic: &str) -> Result<u32, KafkaError> {
         let strategy = self.strategy(topic)?;
-        let subject = strategy.get_subject().map_err(|e| KafkaError::Registry(e.to_string()))?;
-        let schema = self.encoder.get_schema_and_id(&subject, strategy.clone()).await.map_err(|e| {
-            self.encoder.remove_errors_from_cache();
-            KafkaError::Registry(e.to_string())
-        })?;
+        let subject = strategy
+            .get_subject()
+            .map_err(|e| KafkaError::Registry(e.to_string()))?;
+        let schema = self
+            .encoder
+            .get_schema_and_id(&subject, strategy.clone())
+            .await
+            .map_err(|e| {
+                self.encoder.remove_errors_from_cache();
+                KafkaError::Registry(e.to_string())
+            })?;
         Ok(schema.id)
     }
 
     pub async fn encode<T: Routed>(&self, record: &T) -> Result<Vec<u8>, KafkaError> {
-        let schema = self.schemas.get(T::TOPIC).ok_or_else(|| KafkaError::Registry(format!("topic {} is not in the catalog", T::TOPIC)))?;
+        let schema = self.schemas.get(T::TOPIC).ok_or_else(|| {
+            KafkaError::Registry(format!("topic {} is not in the catalog", T::TOPIC))
+        })?;
         let value = apache_avro::to_value(record)
             .and_then(|v| v.resolve(schema))
             .map_err(|e| KafkaError::Events(wes_events::EventsError::Avro(e)))?;
-        self.encoder.encode_value(value, self.strategy(T::TOPIC)?).await.map_err(|e| {
-            self.encoder.remove_errors_from_cache();
-            KafkaError::Registry(e.to_string())
-        })
+        self.encoder
+            .encode_value(value, self.strategy(T::TOPIC)?)
+            .await
+            .map_err(|e| {
+                self.encoder.remove_errors_from_cache();
+                KafkaError::Registry(e.to_string())
+            })
     }
 
     /// Decodes a framed record with the writer's schema, found by the id in its header.
@@ -96,5 +121,6 @@ impl Codec {
 
 /// The schema id in a Confluent-framed record.
 pub fn schema_id(bytes: &[u8]) -> Option<u32> {
-    (bytes.len() >= 5 && bytes[0] == 0).then(|| u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
+    (bytes.len() >= 5 && bytes[0] == 0)
+        .then(|| u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
 }

@@ -1,7 +1,7 @@
 //! Consumers the hub uses: manually assigned ones for projections (their offsets live in SQL, not in
 //! Kafka) and watermark look-ups for lag.
 
-use crate::{client_config, KafkaError};
+use crate::{KafkaError, client_config};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
@@ -10,7 +10,10 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A consumer assigned to exact `(topic, partition, next_offset)` positions. Kafka offset commits are
 /// off: the caller stores positions itself.
-pub fn assigned_consumer(bootstrap: &str, positions: &[(String, i32, i64)]) -> Result<StreamConsumer, KafkaError> {
+pub fn assigned_consumer(
+    bootstrap: &str,
+    positions: &[(String, i32, i64)],
+) -> Result<StreamConsumer, KafkaError> {
     let consumer: StreamConsumer = client_config(bootstrap)
         .set("group.id", "wes-projections-unused")
         .set("enable.auto.commit", "false")
@@ -29,7 +32,9 @@ pub fn assigned_consumer(bootstrap: &str, positions: &[(String, i32, i64)]) -> R
 
 /// A short-lived client for metadata and watermark look-ups.
 pub fn metadata_client(bootstrap: &str) -> Result<BaseConsumer, KafkaError> {
-    Ok(client_config(bootstrap).set("group.id", "wes-metadata").create()?)
+    Ok(client_config(bootstrap)
+        .set("group.id", "wes-metadata")
+        .create()?)
 }
 
 /// Partition count of each topic; a topic that does not exist is an error.
@@ -46,7 +51,11 @@ pub fn partitions(client: &BaseConsumer, topic: &str) -> Result<i32, KafkaError>
 }
 
 /// `(low, high)` watermarks of a partition; `high` is the offset the next record will get.
-pub fn watermarks(client: &BaseConsumer, topic: &str, partition: i32) -> Result<(i64, i64), KafkaError> {
+pub fn watermarks(
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
     Ok(client.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?)
 }
 

@@ -29,7 +29,10 @@ pub enum KafkaError {
 impl KafkaError {
     /// Whether the failure is the broker or registry being unavailable (answer 503, try again).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, KafkaError::Kafka(_) | KafkaError::Registry(_) | KafkaError::Timeout(_))
+        matches!(
+            self,
+            KafkaError::Kafka(_) | KafkaError::Registry(_) | KafkaError::Timeout(_)
+        )
     }
 }
 

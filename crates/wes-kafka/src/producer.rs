@@ -1,7 +1,7 @@
 //! The idempotent producer: `acks=all`, `enable.idempotence=true`, a bounded delivery timeout so a
 //! request never hangs on a dead broker.
 
-use crate::{client_config, Codec, KafkaError};
+use crate::{Codec, KafkaError, client_config};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,10 @@ impl EventProducer {
             .set("linger.ms", "2")
             .set("message.max.bytes", "4194304")
             .set("queue.buffering.max.messages", "200000")
-            .set("message.timeout.ms", DELIVERY_TIMEOUT.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            )
             .create()?;
         Ok(EventProducer { producer, codec })
     }
@@ -47,10 +50,18 @@ impl EventProducer {
     }
 
     /// Appends already-encoded bytes (also used by the benchmark's raw produce baseline).
-    pub async fn send_raw(&self, topic: &str, key: &str, payload: &[u8]) -> Result<Delivery, KafkaError> {
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<Delivery, KafkaError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
         match self.producer.send(record, Duration::from_secs(0)).await {
-            Ok(delivery) => Ok(Delivery { partition: delivery.partition, offset: delivery.offset }),
+            Ok(delivery) => Ok(Delivery {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
             Err((e, _)) => Err(KafkaError::Kafka(e)),
         }
     }

@@ -1,13 +1,13 @@
 //! The executor side of Kafka dispatch: join your own consumer group, decode by schema id, drop
 //! duplicates on `(planner_id, correlation_id)`, and hand events over in per-warehouse order.
 
-use crate::{client_config, Codec, KafkaError};
+use crate::{Codec, KafkaError, client_config};
 use futures::StreamExt;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use wes_events::{catalog::topics, DispatchEvent, Event};
+use wes_events::{DispatchEvent, Event, catalog::topics};
 
 /// How long an executor remembers a dispatch key (contract §1: 24 h).
 pub const DEDUP_WINDOW_MILLIS: i64 = 24 * 3600 * 1000;
@@ -56,14 +56,24 @@ pub struct Delivered {
 
 impl DispatchSubscriber {
     /// Joins `group_id` on the dispatch topic. `warehouse_frn` keeps only that warehouse's events.
-    pub fn new(bootstrap: &str, group_id: &str, codec: Arc<Codec>, warehouse_frn: Option<String>) -> Result<Self, KafkaError> {
+    pub fn new(
+        bootstrap: &str,
+        group_id: &str,
+        codec: Arc<Codec>,
+        warehouse_frn: Option<String>,
+    ) -> Result<Self, KafkaError> {
         let consumer: StreamConsumer = client_config(bootstrap)
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .create()?;
         consumer.subscribe(&[topics::DISPATCH])?;
-        Ok(DispatchSubscriber { consumer, codec, warehouse_frn, dedup: Dedup::default() })
+        Ok(DispatchSubscriber {
+            consumer,
+            codec,
+            warehouse_frn,
+            dedup: Dedup::default(),
+        })
     }
 
     /// The next new event for this warehouse. Duplicates are skipped. Offsets are committed after the
@@ -71,17 +81,31 @@ impl DispatchSubscriber {
     pub async fn next(&mut self) -> Result<Delivered, KafkaError> {
         let mut stream = self.consumer.stream();
         loop {
-            let message = stream.next().await.ok_or_else(|| KafkaError::Admin("consumer closed".into()))??;
-            if let (Some(frn), Some(key)) = (&self.warehouse_frn, message.key()) {
-                if key != frn.as_bytes() {
-                    continue;
-                }
+            let message = stream
+                .next()
+                .await
+                .ok_or_else(|| KafkaError::Admin("consumer closed".into()))??;
+            if let (Some(frn), Some(key)) = (&self.warehouse_frn, message.key())
+                && key != frn.as_bytes()
+            {
+                continue;
             }
-            let Some(payload) = message.payload() else { continue };
-            let Event::Dispatch(event) = self.codec.decode(payload).await? else { continue };
+            let Some(payload) = message.payload() else {
+                continue;
+            };
+            let Event::Dispatch(event) = self.codec.decode(payload).await? else {
+                continue;
+            };
             let now = message.timestamp().to_millis().unwrap_or_default();
-            if self.dedup.first_time(&event.planner_id, &event.correlation_id, now) {
-                return Ok(Delivered { partition: message.partition(), offset: message.offset(), event });
+            if self
+                .dedup
+                .first_time(&event.planner_id, &event.correlation_id, now)
+            {
+                return Ok(Delivered {
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    event,
+                });
             }
         }
     }

@@ -4,16 +4,16 @@
 //! record, so a projection can lag but never silently diverge from the log.
 
 use futures::StreamExt;
-use rdkafka::consumer::Consumer;
 use rdkafka::Message;
+use rdkafka::consumer::Consumer;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wes_events::Event;
-use wes_kafka::consumer::{assigned_consumer, metadata_client, partitions, watermarks};
 use wes_kafka::Codec;
+use wes_kafka::consumer::{assigned_consumer, metadata_client, partitions, watermarks};
 use wes_store::projection::Record;
 use wes_store::{ApplyOutcome, ProjectionKind, Store, Tables};
 
@@ -32,7 +32,8 @@ pub enum ProjectorError {
 
 /// Awaited after every committed batch, before waiters are told (the hub reloads its master-data
 /// snapshot there, so a write that waited for the projection is visible to validation).
-pub type AfterBatch = Arc<dyn Fn(ProjectionKind) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+pub type AfterBatch =
+    Arc<dyn Fn(ProjectionKind) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 struct Runner {
     kind: ProjectionKind,
@@ -78,7 +79,10 @@ pub struct RebuildReport {
     pub duration_ms: u128,
 }
 
-async fn decode_all(codec: &Codec, messages: &[rdkafka::message::OwnedMessage]) -> Result<Vec<Event>, wes_kafka::KafkaError> {
+async fn decode_all(
+    codec: &Codec,
+    messages: &[rdkafka::message::OwnedMessage],
+) -> Result<Vec<Event>, wes_kafka::KafkaError> {
     let mut events = Vec::with_capacity(messages.len());
     for m in messages {
         let payload = m.payload().unwrap_or_default();
@@ -88,12 +92,19 @@ async fn decode_all(codec: &Codec, messages: &[rdkafka::message::OwnedMessage]) 
 }
 
 /// Every `(topic, partition)` of a projection with its start offset: stored, else 0.
-fn start_positions(bootstrap: &str, kind: ProjectionKind, stored: &[(String, i32, i64)]) -> Result<Vec<(String, i32, i64)>, ProjectorError> {
+fn start_positions(
+    bootstrap: &str,
+    kind: ProjectionKind,
+    stored: &[(String, i32, i64)],
+) -> Result<Vec<(String, i32, i64)>, ProjectorError> {
     let client = metadata_client(bootstrap)?;
     let mut positions = vec![];
     for topic in kind.topics() {
         for partition in 0..partitions(&client, topic)? {
-            let offset = stored.iter().find(|(t, p, _)| t == topic && *p == partition).map_or(0, |(_, _, o)| *o);
+            let offset = stored
+                .iter()
+                .find(|(t, p, _)| t == topic && *p == partition)
+                .map_or(0, |(_, _, o)| *o);
             positions.push((topic.to_string(), partition, offset));
         }
     }
@@ -102,7 +113,12 @@ fn start_positions(bootstrap: &str, kind: ProjectionKind, stored: &[(String, i32
 
 impl Projector {
     /// Starts one runner per projection.
-    pub fn start(store: Store, bootstrap: &str, codec: Arc<Codec>, after_batch: AfterBatch) -> Arc<Projector> {
+    pub fn start(
+        store: Store,
+        bootstrap: &str,
+        codec: Arc<Codec>,
+        after_batch: AfterBatch,
+    ) -> Arc<Projector> {
         let runners = ProjectionKind::ALL
             .into_iter()
             .map(|kind| {
@@ -116,7 +132,12 @@ impl Projector {
                 })
             })
             .collect();
-        let projector = Arc::new(Projector { store, bootstrap: bootstrap.to_owned(), codec, runners });
+        let projector = Arc::new(Projector {
+            store,
+            bootstrap: bootstrap.to_owned(),
+            codec,
+            runners,
+        });
         for runner in &projector.runners {
             let (p, r, after) = (projector.clone(), runner.clone(), after_batch.clone());
             tokio::spawn(async move { p.run(r, after).await });
@@ -125,7 +146,10 @@ impl Projector {
     }
 
     fn runner(&self, kind: ProjectionKind) -> &Arc<Runner> {
-        self.runners.iter().find(|r| r.kind == kind).expect("a runner per projection")
+        self.runners
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("a runner per projection")
     }
 
     fn report(runner: &Runner, error: Option<String>) {
@@ -145,14 +169,19 @@ impl Projector {
     }
 
     /// Follows the log from the stored positions until the generation changes or an error occurs.
-    async fn follow(&self, runner: &Runner, after_batch: &AfterBatch) -> Result<(), ProjectorError> {
+    async fn follow(
+        &self,
+        runner: &Runner,
+        after_batch: &AfterBatch,
+    ) -> Result<(), ProjectorError> {
         let kind = runner.kind;
         let position = self.store.position(kind, &Tables::LIVE).await?;
         let bootstrap = self.bootstrap.clone();
         let stored = position.offsets.clone();
-        let starts = tokio::task::spawn_blocking(move || start_positions(&bootstrap, kind, &stored))
-            .await
-            .expect("metadata task")?;
+        let starts =
+            tokio::task::spawn_blocking(move || start_positions(&bootstrap, kind, &stored))
+                .await
+                .expect("metadata task")?;
         {
             let mut committed = runner.committed.lock().expect("lock");
             committed.clear();
@@ -161,7 +190,9 @@ impl Projector {
             }
         }
         let consumer = assigned_consumer(&self.bootstrap, &starts)?;
-        runner.started.store(true, std::sync::atomic::Ordering::SeqCst);
+        runner
+            .started
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Self::report(runner, None);
         let mut stream = consumer.stream().ready_chunks(MAX_BATCH);
         while let Some(chunk) = stream.next().await {
@@ -183,11 +214,20 @@ impl Projector {
             let records: Vec<Record> = messages
                 .iter()
                 .zip(&events)
-                .map(|(m, e)| Record { topic: m.topic(), partition: m.partition(), offset: m.offset(), event: e })
+                .map(|(m, e)| Record {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    event: e,
+                })
                 .collect();
             let outcome = loop {
                 let _applying = runner.apply_lock.lock().await;
-                match self.store.apply_batch(kind, &Tables::LIVE, position.generation, &records).await {
+                match self
+                    .store
+                    .apply_batch(kind, &Tables::LIVE, position.generation, &records)
+                    .await
+                {
                     Ok(outcome) => break outcome,
                     Err(e) => {
                         drop(_applying);
@@ -213,7 +253,14 @@ impl Projector {
     }
 
     /// Waits until `kind` has applied the record at `offset` of `(topic, partition)`.
-    pub async fn wait_applied(&self, kind: ProjectionKind, topic: &str, partition: i32, offset: i64, timeout: Duration) -> bool {
+    pub async fn wait_applied(
+        &self,
+        kind: ProjectionKind,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timeout: Duration,
+    ) -> bool {
         let runner = self.runner(kind);
         let mut changes = runner.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -227,7 +274,10 @@ impl Projector {
             if done {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
@@ -235,9 +285,10 @@ impl Projector {
 
     /// Whether every runner has started and none is failing.
     pub fn healthy(&self) -> bool {
-        self.runners
-            .iter()
-            .all(|r| r.started.load(std::sync::atomic::Ordering::SeqCst) && r.last_error.lock().expect("lock").is_none())
+        self.runners.iter().all(|r| {
+            r.started.load(std::sync::atomic::Ordering::SeqCst)
+                && r.last_error.lock().expect("lock").is_none()
+        })
     }
 
     /// Stored offsets against the log end of every partition.
@@ -247,15 +298,25 @@ impl Projector {
             let kind = runner.kind;
             let stored = self.store.position(kind, &Tables::LIVE).await?.offsets;
             let bootstrap = self.bootstrap.clone();
-            let partitions = tokio::task::spawn_blocking(move || -> Result<Vec<PartitionStatus>, ProjectorError> {
-                let client = metadata_client(&bootstrap)?;
-                let mut rows = vec![];
-                for (topic, partition, stored_offset) in start_positions(&bootstrap, kind, &stored)? {
-                    let (_, high) = watermarks(&client, &topic, partition)?;
-                    rows.push(PartitionStatus { topic, partition, stored_offset, log_end_offset: high, lag: (high - stored_offset).max(0) });
-                }
-                Ok(rows)
-            })
+            let partitions = tokio::task::spawn_blocking(
+                move || -> Result<Vec<PartitionStatus>, ProjectorError> {
+                    let client = metadata_client(&bootstrap)?;
+                    let mut rows = vec![];
+                    for (topic, partition, stored_offset) in
+                        start_positions(&bootstrap, kind, &stored)?
+                    {
+                        let (_, high) = watermarks(&client, &topic, partition)?;
+                        rows.push(PartitionStatus {
+                            topic,
+                            partition,
+                            stored_offset,
+                            log_end_offset: high,
+                            lag: (high - stored_offset).max(0),
+                        });
+                    }
+                    Ok(rows)
+                },
+            )
             .await
             .expect("status task")?;
             let lag = partitions.iter().map(|p| p.lag).sum();
@@ -280,38 +341,49 @@ impl Projector {
         let _paused = runner.apply_lock.lock().await;
         self.store.prepare_shadow(kind).await?;
         let bootstrap = self.bootstrap.clone();
-        let targets = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i32, i64)>, ProjectorError> {
-            let client = metadata_client(&bootstrap)?;
-            let mut targets = vec![];
-            for (topic, partition, _) in start_positions(&bootstrap, kind, &[])? {
-                let (_, high) = watermarks(&client, &topic, partition)?;
-                targets.push((topic, partition, high));
-            }
-            Ok(targets)
-        })
+        let targets = tokio::task::spawn_blocking(
+            move || -> Result<Vec<(String, i32, i64)>, ProjectorError> {
+                let client = metadata_client(&bootstrap)?;
+                let mut targets = vec![];
+                for (topic, partition, _) in start_positions(&bootstrap, kind, &[])? {
+                    let (_, high) = watermarks(&client, &topic, partition)?;
+                    targets.push((topic, partition, high));
+                }
+                Ok(targets)
+            },
+        )
         .await
         .expect("rebuild metadata task")?;
-        let mut remaining: HashMap<(String, i32), i64> =
-            targets.iter().filter(|(_, _, high)| *high > 0).map(|(t, p, h)| ((t.clone(), *p), *h)).collect();
-        let starts: Vec<(String, i32, i64)> = targets.iter().map(|(t, p, _)| (t.clone(), *p, 0)).collect();
+        let mut remaining: HashMap<(String, i32), i64> = targets
+            .iter()
+            .filter(|(_, _, high)| *high > 0)
+            .map(|(t, p, h)| ((t.clone(), *p), *h))
+            .collect();
+        let starts: Vec<(String, i32, i64)> =
+            targets.iter().map(|(t, p, _)| (t.clone(), *p, 0)).collect();
         let consumer = assigned_consumer(&self.bootstrap, &starts)?;
         let mut stream = consumer.stream().ready_chunks(MAX_BATCH);
         let mut replayed = 0;
         let mut last_progress = Instant::now();
         while !remaining.is_empty() {
-            let Ok(next) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await else {
+            let Ok(next) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+            else {
                 // Nothing arrived: a compacted partition may end in a hole, so ask for the position.
                 let positions = consumer.position().map_err(wes_kafka::KafkaError::from)?;
                 remaining.retain(|(topic, partition), high| {
                     !matches!(positions.find_partition(topic, *partition).map(|e| e.offset()), Some(rdkafka::Offset::Offset(at)) if at >= *high)
                 });
                 if last_progress.elapsed() > Duration::from_secs(30) {
-                    return Err(ProjectorError::Stalled(kind.name(), format!("no records for 30 s, still waiting for {remaining:?}")));
+                    return Err(ProjectorError::Stalled(
+                        kind.name(),
+                        format!("no records for 30 s, still waiting for {remaining:?}"),
+                    ));
                 }
                 continue;
             };
             last_progress = Instant::now();
-            let chunk = next.ok_or_else(|| ProjectorError::Stalled(kind.name(), "consumer closed".into()))?;
+            let chunk =
+                next.ok_or_else(|| ProjectorError::Stalled(kind.name(), "consumer closed".into()))?;
             let messages: Vec<_> = chunk
                 .into_iter()
                 .map(|m| m.map(|m| m.detach()))
@@ -320,24 +392,42 @@ impl Projector {
             // Only what was in the log when the rebuild began; the live runner takes the rest.
             let messages: Vec<_> = messages
                 .into_iter()
-                .filter(|m| remaining.get(&(m.topic().to_owned(), m.partition())).is_some_and(|high| m.offset() < *high))
+                .filter(|m| {
+                    remaining
+                        .get(&(m.topic().to_owned(), m.partition()))
+                        .is_some_and(|high| m.offset() < *high)
+                })
                 .collect();
             let events = decode_all(&self.codec, &messages).await?;
             let records: Vec<Record> = messages
                 .iter()
                 .zip(&events)
-                .map(|(m, e)| Record { topic: m.topic(), partition: m.partition(), offset: m.offset(), event: e })
+                .map(|(m, e)| Record {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    event: e,
+                })
                 .collect();
-            self.store.apply_batch(kind, &Tables::SHADOW, 0, &records).await?;
+            self.store
+                .apply_batch(kind, &Tables::SHADOW, 0, &records)
+                .await?;
             replayed += records.len();
             for m in &messages {
                 let key = (m.topic().to_owned(), m.partition());
-                if remaining.get(&key).is_some_and(|high| m.offset() + 1 >= *high) {
+                if remaining
+                    .get(&key)
+                    .is_some_and(|high| m.offset() + 1 >= *high)
+                {
                     remaining.remove(&key);
                 }
             }
         }
         self.store.swap_shadow(kind).await?;
-        Ok(RebuildReport { name: kind.name(), records_replayed: replayed, duration_ms: started.elapsed().as_millis() })
+        Ok(RebuildReport {
+            name: kind.name(),
+            records_replayed: replayed,
+            duration_ms: started.elapsed().as_millis(),
+        })
     }
 }

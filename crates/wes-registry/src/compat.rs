@@ -1,7 +1,7 @@
 //! Avro compatibility levels as Confluent defines them.
 
-use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
+use apache_avro::schema_compatibility::SchemaCompatibility;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompatibilityLevel {
@@ -55,15 +55,17 @@ pub fn check(level: CompatibilityLevel, candidate: &Schema, existing: &[Schema])
     let forward = matches!(level, Forward | ForwardTransitive | Full | FullTransitive);
     let mut problems = vec![];
     for (i, old) in against.iter().enumerate() {
-        if backward {
-            if let Err(e) = SchemaCompatibility::can_read(old, candidate) {
-                problems.push(format!("new schema cannot read data written with version #{}: {e}", i + 1));
-            }
+        if backward && let Err(e) = SchemaCompatibility::can_read(old, candidate) {
+            problems.push(format!(
+                "new schema cannot read data written with version #{}: {e}",
+                i + 1
+            ));
         }
-        if forward {
-            if let Err(e) = SchemaCompatibility::can_read(candidate, old) {
-                problems.push(format!("version #{} cannot read data written with the new schema: {e}", i + 1));
-            }
+        if forward && let Err(e) = SchemaCompatibility::can_read(candidate, old) {
+            problems.push(format!(
+                "version #{} cannot read data written with the new schema: {e}",
+                i + 1
+            ));
         }
     }
     problems
@@ -74,16 +76,35 @@ mod tests {
     use super::*;
 
     fn schema(fields: &str) -> Schema {
-        Schema::parse_str(&format!(r#"{{"type":"record","name":"R","fields":[{fields}]}}"#)).unwrap()
+        Schema::parse_str(&format!(
+            r#"{{"type":"record","name":"R","fields":[{fields}]}}"#
+        ))
+        .unwrap()
     }
 
     #[test]
     fn adding_an_optional_field_is_backward_compatible_a_required_one_is_not() {
         let v1 = schema(r#"{"name":"a","type":"string"}"#);
-        let optional = schema(r#"{"name":"a","type":"string"},{"name":"b","type":["null","string"],"default":null}"#);
+        let optional = schema(
+            r#"{"name":"a","type":"string"},{"name":"b","type":["null","string"],"default":null}"#,
+        );
         let required = schema(r#"{"name":"a","type":"string"},{"name":"b","type":"string"}"#);
-        assert!(check(CompatibilityLevel::BackwardTransitive, &optional, &[v1.clone()]).is_empty());
-        assert!(!check(CompatibilityLevel::BackwardTransitive, &required, &[v1.clone()]).is_empty());
+        assert!(
+            check(
+                CompatibilityLevel::BackwardTransitive,
+                &optional,
+                std::slice::from_ref(&v1)
+            )
+            .is_empty()
+        );
+        assert!(
+            !check(
+                CompatibilityLevel::BackwardTransitive,
+                &required,
+                std::slice::from_ref(&v1)
+            )
+            .is_empty()
+        );
         assert!(check(CompatibilityLevel::None, &required, &[v1]).is_empty());
     }
 }

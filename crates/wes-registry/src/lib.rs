@@ -6,6 +6,6 @@ mod compat;
 mod http;
 mod store;
 
-pub use compat::{check, CompatibilityLevel};
+pub use compat::{CompatibilityLevel, check};
 pub use http::router;
 pub use store::{Registry, RegistryError, SCHEMAS_TOPIC};

@@ -1,6 +1,6 @@
 //! Registry state, rebuilt at start from the `_schemas` topic and appended to on every change.
 
-use crate::compat::{check, CompatibilityLevel};
+use crate::compat::{CompatibilityLevel, check};
 use apache_avro::Schema;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -40,13 +40,22 @@ pub enum RegistryError {
     UnsupportedType(String),
     #[error("registry storage: {0}")]
     Storage(String),
+    #[error("invalid request body: {0}")]
+    BadRequest(String),
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "keytype", rename_all = "UPPERCASE")]
 enum RecordKey {
-    Schema { subject: String, version: u32, magic: u32 },
-    Config { subject: Option<String>, magic: u32 },
+    Schema {
+        subject: String,
+        version: u32,
+        magic: u32,
+    },
+    Config {
+        subject: Option<String>,
+        magic: u32,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,25 +85,34 @@ pub struct Registered {
 #[derive(Default)]
 struct State {
     schemas: HashMap<u32, (String, Schema, String)>, // id -> (text, parsed, canonical form)
-    subjects: BTreeMap<String, Vec<(u32, u32)>>,      // subject -> [(version, id)]
+    subjects: BTreeMap<String, Vec<(u32, u32)>>,     // subject -> [(version, id)]
     global: Option<CompatibilityLevel>,
     subject_levels: HashMap<String, CompatibilityLevel>,
 }
 
 impl State {
     fn apply(&mut self, key: &[u8], value: Option<&[u8]>) {
-        let Ok(key) = serde_json::from_slice::<RecordKey>(key) else { return };
+        let Ok(key) = serde_json::from_slice::<RecordKey>(key) else {
+            return;
+        };
         match key {
-            RecordKey::Schema { subject, version, .. } => {
+            RecordKey::Schema {
+                subject, version, ..
+            } => {
                 let versions = self.subjects.entry(subject.clone()).or_default();
                 versions.retain(|(v, _)| *v != version);
-                let Some(value) = value.and_then(|v| serde_json::from_slice::<SchemaValue>(v).ok()) else { return };
+                let Some(value) = value.and_then(|v| serde_json::from_slice::<SchemaValue>(v).ok())
+                else {
+                    return;
+                };
                 if value.deleted {
                     return;
                 }
                 if let Ok(parsed) = Schema::parse_str(&value.schema) {
                     let canonical = parsed.canonical_form();
-                    self.schemas.entry(value.id).or_insert((value.schema, parsed, canonical));
+                    self.schemas
+                        .entry(value.id)
+                        .or_insert((value.schema, parsed, canonical));
                     versions.push((version, value.id));
                     versions.sort();
                 }
@@ -121,7 +139,11 @@ impl State {
     }
 
     fn level(&self, subject: &str) -> CompatibilityLevel {
-        self.subject_levels.get(subject).copied().or(self.global).unwrap_or(CompatibilityLevel::Backward)
+        self.subject_levels
+            .get(subject)
+            .copied()
+            .or(self.global)
+            .unwrap_or(CompatibilityLevel::Backward)
     }
 
     fn id_in_subject(&self, subject: &str, canonical: &str) -> Option<(u32, u32)> {
@@ -143,7 +165,9 @@ pub struct Registry {
 
 fn config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap).set("broker.address.family", "v4").set("log_level", "3");
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("log_level", "3");
     c
 }
 
@@ -151,16 +175,25 @@ impl Registry {
     /// Creates `_schemas` when missing and replays it.
     pub async fn open(bootstrap: &str) -> Result<Arc<Registry>, RegistryError> {
         let probe: BaseConsumer = config(bootstrap).create()?;
-        let metadata = tokio::task::block_in_place(|| probe.fetch_metadata(Some(SCHEMAS_TOPIC), TIMEOUT))?;
-        let exists = metadata.topics().iter().any(|t| t.name() == SCHEMAS_TOPIC && !t.partitions().is_empty());
+        let metadata =
+            tokio::task::block_in_place(|| probe.fetch_metadata(Some(SCHEMAS_TOPIC), TIMEOUT))?;
+        let exists = metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == SCHEMAS_TOPIC && !t.partitions().is_empty());
         if !exists {
             let admin: AdminClient<DefaultClientContext> = config(bootstrap).create()?;
-            let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1)).set("cleanup.policy", "compact");
+            let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1))
+                .set("cleanup.policy", "compact");
             let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
             for result in admin.create_topics([&topic], &options).await? {
                 match result {
                     Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => return Err(RegistryError::Storage(format!("create {SCHEMAS_TOPIC}: {code}"))),
+                    Err((_, code)) => {
+                        return Err(RegistryError::Storage(format!(
+                            "create {SCHEMAS_TOPIC}: {code}"
+                        )));
+                    }
                 }
             }
         }
@@ -173,14 +206,24 @@ impl Registry {
             .set("acks", "all")
             .set("message.timeout.ms", "10000")
             .create()?;
-        Ok(Arc::new(Registry { state: RwLock::new(state), write_lock: Mutex::new(()), producer }))
+        Ok(Arc::new(Registry {
+            state: RwLock::new(state),
+            write_lock: Mutex::new(()),
+            producer,
+        }))
     }
 
     async fn append(&self, key: &RecordKey, value: &[u8]) -> Result<(), RegistryError> {
         let key = serde_json::to_vec(key).expect("keys serialize");
         let record = FutureRecord::to(SCHEMAS_TOPIC).key(&key).payload(value);
-        self.producer.send(record, Duration::from_secs(0)).await.map_err(|(e, _)| RegistryError::Kafka(e))?;
-        self.state.write().expect("registry lock").apply(&key, Some(value));
+        self.producer
+            .send(record, Duration::from_secs(0))
+            .await
+            .map_err(|(e, _)| RegistryError::Kafka(e))?;
+        self.state
+            .write()
+            .expect("registry lock")
+            .apply(&key, Some(value));
         Ok(())
     }
 
@@ -188,13 +231,19 @@ impl Registry {
         if let Some(t) = schema_type.filter(|t| *t != "AVRO") {
             return Err(RegistryError::UnsupportedType(t.to_owned()));
         }
-        let parsed = Schema::parse_str(schema).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+        let parsed =
+            Schema::parse_str(schema).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
         let canonical = parsed.canonical_form();
         Ok((parsed, canonical))
     }
 
     /// Registers `schema` under `subject`; returns the existing id when it is already there.
-    pub async fn register(&self, subject: &str, schema: &str, schema_type: Option<&str>) -> Result<u32, RegistryError> {
+    pub async fn register(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<u32, RegistryError> {
         let (parsed, canonical) = Self::parse(schema, schema_type)?;
         let _writer = self.write_lock.lock().await;
         let (id, version) = {
@@ -205,7 +254,11 @@ impl Registry {
             let existing: Vec<Schema> = state
                 .subjects
                 .get(subject)
-                .map(|vs| vs.iter().filter_map(|(_, id)| state.schemas.get(id).map(|s| s.1.clone())).collect())
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|(_, id)| state.schemas.get(id).map(|s| s.1.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             let problems = check(state.level(subject), &parsed, &existing);
             if !problems.is_empty() {
@@ -218,23 +271,50 @@ impl Registry {
                 .find(|(_, (_, _, c))| *c == canonical)
                 .map(|(id, _)| *id)
                 .unwrap_or_else(|| state.next_id());
-            let version = state.subjects.get(subject).and_then(|vs| vs.last()).map_or(1, |(v, _)| v + 1);
+            let version = state
+                .subjects
+                .get(subject)
+                .and_then(|vs| vs.last())
+                .map_or(1, |(v, _)| v + 1);
             (id, version)
         };
-        let value = serde_json::to_vec(&SchemaValue { subject: subject.into(), version, id, schema: schema.into(), deleted: false })
-            .expect("values serialize");
-        self.append(&RecordKey::Schema { subject: subject.into(), version, magic: 1 }, &value).await?;
+        let value = serde_json::to_vec(&SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema: schema.into(),
+            deleted: false,
+        })
+        .expect("values serialize");
+        self.append(
+            &RecordKey::Schema {
+                subject: subject.into(),
+                version,
+                magic: 1,
+            },
+            &value,
+        )
+        .await?;
         Ok(id)
     }
 
     pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
         let state = self.state.read().expect("registry lock");
-        state.schemas.get(&id).map(|s| s.0.clone()).ok_or(RegistryError::SchemaNotFound(id))
+        state
+            .schemas
+            .get(&id)
+            .map(|s| s.0.clone())
+            .ok_or(RegistryError::SchemaNotFound(id))
     }
 
     pub fn subjects(&self) -> Vec<String> {
         let state = self.state.read().expect("registry lock");
-        state.subjects.iter().filter(|(_, v)| !v.is_empty()).map(|(s, _)| s.clone()).collect()
+        state
+            .subjects
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(s, _)| s.clone())
+            .collect()
     }
 
     pub fn versions(&self, subject: &str) -> Result<Vec<u32>, RegistryError> {
@@ -248,36 +328,70 @@ impl Registry {
     /// `version` is a number or `latest`.
     pub fn version(&self, subject: &str, version: &str) -> Result<Registered, RegistryError> {
         let state = self.state.read().expect("registry lock");
-        let versions = state.subjects.get(subject).filter(|v| !v.is_empty()).ok_or_else(|| RegistryError::SubjectNotFound(subject.into()))?;
+        let versions = state
+            .subjects
+            .get(subject)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| RegistryError::SubjectNotFound(subject.into()))?;
         let found = if version == "latest" || version == "-1" {
             versions.last()
         } else {
-            version.parse::<u32>().ok().and_then(|n| versions.iter().find(|(v, _)| *v == n))
+            version
+                .parse::<u32>()
+                .ok()
+                .and_then(|n| versions.iter().find(|(v, _)| *v == n))
         };
-        let (v, id) = found.ok_or_else(|| RegistryError::VersionNotFound(subject.into(), version.into()))?;
-        Ok(Registered { subject: subject.into(), version: *v, id: *id, schema: state.schemas[id].0.clone() })
+        let (v, id) =
+            found.ok_or_else(|| RegistryError::VersionNotFound(subject.into(), version.into()))?;
+        Ok(Registered {
+            subject: subject.into(),
+            version: *v,
+            id: *id,
+            schema: state.schemas[id].0.clone(),
+        })
     }
 
     /// Finds `schema` among the versions of `subject`.
-    pub fn lookup(&self, subject: &str, schema: &str, schema_type: Option<&str>) -> Result<Registered, RegistryError> {
+    pub fn lookup(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<Registered, RegistryError> {
         let (_, canonical) = Self::parse(schema, schema_type)?;
         let state = self.state.read().expect("registry lock");
-        if !state.subjects.get(subject).is_some_and(|v| !v.is_empty()) {
+        if state.subjects.get(subject).is_none_or(|v| v.is_empty()) {
             return Err(RegistryError::SubjectNotFound(subject.into()));
         }
-        let (version, id) = state.id_in_subject(subject, &canonical).ok_or_else(|| RegistryError::SchemaNotInSubject(subject.into()))?;
-        Ok(Registered { subject: subject.into(), version, id, schema: state.schemas[&id].0.clone() })
+        let (version, id) = state
+            .id_in_subject(subject, &canonical)
+            .ok_or_else(|| RegistryError::SchemaNotInSubject(subject.into()))?;
+        Ok(Registered {
+            subject: subject.into(),
+            version,
+            id,
+            schema: state.schemas[&id].0.clone(),
+        })
     }
 
     /// Compatibility of `schema` with one version (`Some`) or, per the subject's level, with the
     /// versions that level names (`None`).
-    pub fn test_compatibility(&self, subject: &str, version: Option<&str>, schema: &str, schema_type: Option<&str>) -> Result<Vec<String>, RegistryError> {
+    pub fn test_compatibility(
+        &self,
+        subject: &str,
+        version: Option<&str>,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<Vec<String>, RegistryError> {
         let (parsed, _) = Self::parse(schema, schema_type)?;
         let state = self.state.read().expect("registry lock");
         let versions = state.subjects.get(subject).cloned().unwrap_or_default();
         let level = state.level(subject);
         let against: Vec<Schema> = match version {
-            None => versions.iter().map(|(_, id)| state.schemas[id].1.clone()).collect(),
+            None => versions
+                .iter()
+                .map(|(_, id)| state.schemas[id].1.clone())
+                .collect(),
             Some(v) => {
                 drop(state);
                 let one = self.version(subject, v)?;
@@ -298,11 +412,19 @@ impl Registry {
     }
 
     pub fn global_level(&self) -> CompatibilityLevel {
-        self.state.read().expect("registry lock").global.unwrap_or(CompatibilityLevel::Backward)
+        self.state
+            .read()
+            .expect("registry lock")
+            .global
+            .unwrap_or(CompatibilityLevel::Backward)
     }
 
     /// The level set on a subject; with `fallback`, the global one when none is set.
-    pub fn subject_level(&self, subject: &str, fallback: bool) -> Result<CompatibilityLevel, RegistryError> {
+    pub fn subject_level(
+        &self,
+        subject: &str,
+        fallback: bool,
+    ) -> Result<CompatibilityLevel, RegistryError> {
         let state = self.state.read().expect("registry lock");
         match state.subject_levels.get(subject) {
             Some(level) => Ok(*level),
@@ -311,18 +433,36 @@ impl Registry {
         }
     }
 
-    pub async fn set_level(&self, subject: Option<&str>, level: &str) -> Result<CompatibilityLevel, RegistryError> {
-        let parsed = CompatibilityLevel::parse(level).ok_or_else(|| RegistryError::InvalidCompatibility(level.into()))?;
+    pub async fn set_level(
+        &self,
+        subject: Option<&str>,
+        level: &str,
+    ) -> Result<CompatibilityLevel, RegistryError> {
+        let parsed = CompatibilityLevel::parse(level)
+            .ok_or_else(|| RegistryError::InvalidCompatibility(level.into()))?;
         let _writer = self.write_lock.lock().await;
-        let value = serde_json::to_vec(&ConfigValue { compatibility_level: parsed.as_str().into() }).expect("values serialize");
-        self.append(&RecordKey::Config { subject: subject.map(str::to_owned), magic: 0 }, &value).await?;
+        let value = serde_json::to_vec(&ConfigValue {
+            compatibility_level: parsed.as_str().into(),
+        })
+        .expect("values serialize");
+        self.append(
+            &RecordKey::Config {
+                subject: subject.map(str::to_owned),
+                magic: 0,
+            },
+            &value,
+        )
+        .await?;
         Ok(parsed)
     }
 }
 
 /// Reads `_schemas` from the beginning to its end at the time of the call.
 fn replay(bootstrap: &str) -> Result<State, RegistryError> {
-    let consumer: BaseConsumer = config(bootstrap).set("group.id", "wes-registry").set("enable.auto.commit", "false").create()?;
+    let consumer: BaseConsumer = config(bootstrap)
+        .set("group.id", "wes-registry")
+        .set("enable.auto.commit", "false")
+        .create()?;
     let (low, high) = consumer.fetch_watermarks(SCHEMAS_TOPIC, 0, TIMEOUT)?;
     let mut state = State::default();
     if high <= low {
@@ -335,7 +475,9 @@ fn replay(bootstrap: &str) -> Result<State, RegistryError> {
     let mut next = low;
     while next < high {
         if std::time::Instant::now() > deadline {
-            return Err(RegistryError::Storage(format!("replaying {SCHEMAS_TOPIC} stalled at offset {next} of {high}")));
+            return Err(RegistryError::Storage(format!(
+                "replaying {SCHEMAS_TOPIC} stalled at offset {next} of {high}"
+            )));
         }
         if let Some(message) = consumer.poll(Duration::from_millis(500)) {
             let message = message?;

@@ -3,8 +3,10 @@
 
 use crate::{Store, StoreError};
 use sqlx::Row;
-use wes_domain::idempotency::{decide, Claim, KeyState, StoredKey, IN_FLIGHT_LEASE_MILLIS, KEY_RETENTION_MILLIS};
 use wes_domain::UtcMillis;
+use wes_domain::idempotency::{
+    Claim, IN_FLIGHT_LEASE_MILLIS, KEY_RETENTION_MILLIS, KeyState, StoredKey, decide,
+};
 
 pub struct KeyRequest<'a> {
     pub correlation_id: &'a str,
@@ -14,7 +16,14 @@ pub struct KeyRequest<'a> {
 impl Store {
     /// Claims every key in one transaction for the hub instance `owner` and returns the decision for
     /// each, in order.
-    pub async fn claim_keys(&self, scope: &str, partner: &str, owner: &str, keys: &[KeyRequest<'_>], now: UtcMillis) -> Result<Vec<Claim>, StoreError> {
+    pub async fn claim_keys(
+        &self,
+        scope: &str,
+        partner: &str,
+        owner: &str,
+        keys: &[KeyRequest<'_>],
+        now: UtcMillis,
+    ) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut claims = Vec::with_capacity(keys.len());
         let lease_until = now.0 + IN_FLIGHT_LEASE_MILLIS;
@@ -48,7 +57,13 @@ impl Store {
             let state: String = row.try_get("state")?;
             let stored = StoredKey {
                 payload_sha256: row.try_get("payload_sha256")?,
-                state: if state == "DONE" { KeyState::Done } else { KeyState::InFlight { lease_until: UtcMillis(row.try_get("lease_until")?) } },
+                state: if state == "DONE" {
+                    KeyState::Done
+                } else {
+                    KeyState::InFlight {
+                        lease_until: UtcMillis(row.try_get("lease_until")?),
+                    }
+                },
             };
             let claim = decide(Some(&stored), key.payload_sha256, now);
             if claim == Claim::TakeOver {
@@ -68,7 +83,13 @@ impl Store {
     }
 
     /// Marks keys whose events the broker acknowledged (`done`) and frees those that failed.
-    pub async fn settle_keys(&self, scope: &str, partner: &str, done: &[&str], failed: &[&str]) -> Result<(), StoreError> {
+    pub async fn settle_keys(
+        &self,
+        scope: &str,
+        partner: &str,
+        done: &[&str],
+        failed: &[&str],
+    ) -> Result<(), StoreError> {
         if done.is_empty() && failed.is_empty() {
             return Ok(());
         }
@@ -96,15 +117,22 @@ impl Store {
     /// Ends the leases an instance held before it crashed: those requests died with it, so their
     /// retries may take over at once instead of getting 409 until the lease runs out.
     pub async fn expire_claims_of(&self, owner: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query("UPDATE idempotency_keys SET lease_until = 0 WHERE state = 'IN_FLIGHT' AND owner = $1")
-            .bind(owner)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(
+            "UPDATE idempotency_keys SET lease_until = 0 WHERE state = 'IN_FLIGHT' AND owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Whether a key is known and done (used to check that a CANCELLED names a real release).
-    pub async fn key_done(&self, scope: &str, partner: &str, correlation_id: &str) -> Result<bool, StoreError> {
+    pub async fn key_done(
+        &self,
+        scope: &str,
+        partner: &str,
+        correlation_id: &str,
+    ) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT state FROM idempotency_keys WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
             .bind(scope)
             .bind(partner)
@@ -119,10 +147,12 @@ impl Store {
 
     /// Drops keys older than the 30-day retention. Returns how many were removed.
     pub async fn purge_expired_keys(&self, now: UtcMillis) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-            .bind(now.0 - KEY_RETENTION_MILLIS)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                .bind(now.0 - KEY_RETENTION_MILLIS)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 }

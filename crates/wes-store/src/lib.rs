@@ -5,7 +5,7 @@ pub mod idempotency;
 pub mod projection;
 pub mod queries;
 
-use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,8 +27,12 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database itself is unreachable or busy (answer 503, try again).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
-            || matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy"))
+        matches!(
+            self,
+            StoreError::Sql(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+            )
+        ) || matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy"))
     }
 }
 
@@ -74,7 +78,13 @@ impl Store {
                     .connect_with(options)
                     .await?
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(10).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?
+            }
         };
         let store = Store { pool, backend };
         store.migrate().await?;

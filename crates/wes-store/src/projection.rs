@@ -8,8 +8,8 @@
 use crate::{Store, StoreError};
 use sqlx::{AnyConnection, Row};
 use wes_domain::movement::ledger_deltas;
-use wes_events::catalog::topics;
 use wes_events::Event;
+use wes_events::catalog::topics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProjectionKind {
@@ -29,7 +29,9 @@ pub struct Tables {
 
 impl Tables {
     pub const LIVE: Tables = Tables { suffix: "" };
-    pub const SHADOW: Tables = Tables { suffix: "__rebuild" };
+    pub const SHADOW: Tables = Tables {
+        suffix: "__rebuild",
+    };
 
     pub fn n(&self, base: &str) -> String {
         format!("{base}{}", self.suffix)
@@ -53,9 +55,18 @@ struct IndexDef {
 }
 
 const MASTERDATA_TABLES: &[TableDef] = &[
-    TableDef { name: "md_warehouses", columns: "warehouse_id TEXT PRIMARY KEY, warehouse_frn TEXT NOT NULL, name TEXT NOT NULL, recorded_at BIGINT NOT NULL" },
-    TableDef { name: "md_skus", columns: "sku TEXT PRIMARY KEY, base_uom TEXT NOT NULL, tracking TEXT NOT NULL, description TEXT NOT NULL, recorded_at BIGINT NOT NULL" },
-    TableDef { name: "md_locations", columns: "warehouse_id TEXT NOT NULL, location TEXT NOT NULL, recorded_at BIGINT NOT NULL, PRIMARY KEY (warehouse_id, location)" },
+    TableDef {
+        name: "md_warehouses",
+        columns: "warehouse_id TEXT PRIMARY KEY, warehouse_frn TEXT NOT NULL, name TEXT NOT NULL, recorded_at BIGINT NOT NULL",
+    },
+    TableDef {
+        name: "md_skus",
+        columns: "sku TEXT PRIMARY KEY, base_uom TEXT NOT NULL, tracking TEXT NOT NULL, description TEXT NOT NULL, recorded_at BIGINT NOT NULL",
+    },
+    TableDef {
+        name: "md_locations",
+        columns: "warehouse_id TEXT NOT NULL, location TEXT NOT NULL, recorded_at BIGINT NOT NULL, PRIMARY KEY (warehouse_id, location)",
+    },
     TableDef {
         name: "md_partners",
         columns: "partner_id TEXT PRIMARY KEY, role TEXT NOT NULL, allowed_warehouses TEXT NOT NULL, api_key_sha256 TEXT NOT NULL, recorded_at BIGINT NOT NULL",
@@ -80,9 +91,21 @@ const LEDGER_TABLES: &[TableDef] = &[
 ];
 
 const LEDGER_INDEXES: &[IndexDef] = &[
-    IndexDef { name: "ix_ledger_movements_correlation", table: "ledger_movements", columns: "executor_correlation_id, executor_partner_id" },
-    IndexDef { name: "ix_ledger_movements_sku", table: "ledger_movements", columns: "warehouse_id, sku, occurred_at" },
-    IndexDef { name: "ix_ledger_movements_occurred", table: "ledger_movements", columns: "occurred_at, event_id" },
+    IndexDef {
+        name: "ix_ledger_movements_correlation",
+        table: "ledger_movements",
+        columns: "executor_correlation_id, executor_partner_id",
+    },
+    IndexDef {
+        name: "ix_ledger_movements_sku",
+        table: "ledger_movements",
+        columns: "warehouse_id, sku, occurred_at",
+    },
+    IndexDef {
+        name: "ix_ledger_movements_occurred",
+        table: "ledger_movements",
+        columns: "occurred_at, event_id",
+    },
 ];
 
 const DISPATCH_TABLES: &[TableDef] = &[TableDef {
@@ -94,8 +117,11 @@ const DISPATCH_TABLES: &[TableDef] = &[TableDef {
               PRIMARY KEY (planner_id, correlation_id)",
 }];
 
-const DISPATCH_INDEXES: &[IndexDef] =
-    &[IndexDef { name: "ix_dispatch_releases_document", table: "dispatch_releases", columns: "warehouse_id, document_type, document_id" }];
+const DISPATCH_INDEXES: &[IndexDef] = &[IndexDef {
+    name: "ix_dispatch_releases_document",
+    table: "dispatch_releases",
+    columns: "warehouse_id, document_type, document_id",
+}];
 
 /// One record to apply, with its position in the log.
 pub struct Record<'a> {
@@ -122,7 +148,11 @@ pub struct Position {
 }
 
 impl ProjectionKind {
-    pub const ALL: [ProjectionKind; 3] = [ProjectionKind::MasterData, ProjectionKind::Ledger, ProjectionKind::Dispatch];
+    pub const ALL: [ProjectionKind; 3] = [
+        ProjectionKind::MasterData,
+        ProjectionKind::Ledger,
+        ProjectionKind::Dispatch,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -138,7 +168,12 @@ impl ProjectionKind {
 
     pub fn topics(self) -> &'static [&'static str] {
         match self {
-            ProjectionKind::MasterData => &[topics::WAREHOUSES, topics::SKUS, topics::LOCATIONS, topics::PARTNERS],
+            ProjectionKind::MasterData => &[
+                topics::WAREHOUSES,
+                topics::SKUS,
+                topics::LOCATIONS,
+                topics::PARTNERS,
+            ],
             ProjectionKind::Ledger => &[topics::MOVEMENTS],
             ProjectionKind::Dispatch => &[topics::DISPATCH],
         }
@@ -167,8 +202,11 @@ impl ProjectionKind {
     /// `CREATE … IF NOT EXISTS` for the table set; shadow tables get their indexes only after the
     /// swap (bulk loading is faster without them, and index names stay unique).
     pub fn create_statements(self, t: &Tables, with_indexes: bool) -> Vec<String> {
-        let mut statements: Vec<String> =
-            self.tables().iter().map(|d| format!("CREATE TABLE IF NOT EXISTS {} ({})", t.n(d.name), d.columns)).collect();
+        let mut statements: Vec<String> = self
+            .tables()
+            .iter()
+            .map(|d| format!("CREATE TABLE IF NOT EXISTS {} ({})", t.n(d.name), d.columns))
+            .collect();
         if with_indexes {
             statements.extend(self.index_statements());
         }
@@ -176,11 +214,24 @@ impl ProjectionKind {
     }
 
     fn index_statements(self) -> Vec<String> {
-        self.indexes().iter().map(|i| format!("CREATE INDEX IF NOT EXISTS {} ON {} ({})", i.name, i.table, i.columns)).collect()
+        self.indexes()
+            .iter()
+            .map(|i| {
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                    i.name, i.table, i.columns
+                )
+            })
+            .collect()
     }
 }
 
-async fn apply_event(kind: ProjectionKind, conn: &mut AnyConnection, t: &Tables, r: &Record<'_>) -> Result<bool, StoreError> {
+async fn apply_event(
+    kind: ProjectionKind,
+    conn: &mut AnyConnection,
+    t: &Tables,
+    r: &Record<'_>,
+) -> Result<bool, StoreError> {
     match (kind, r.event) {
         (ProjectionKind::MasterData, Event::Warehouse(e)) => {
             sqlx::query(&format!(
@@ -275,8 +326,14 @@ async fn apply_event(kind: ProjectionKind, conn: &mut AnyConnection, t: &Tables,
             if inserted == 0 {
                 return Ok(false); // the same event id again (a re-produced request): no second effect
             }
-            let from = e.from_location.as_deref().map(wes_domain::LocationCode::from_trusted);
-            let to = e.to_location.as_deref().map(wes_domain::LocationCode::from_trusted);
+            let from = e
+                .from_location
+                .as_deref()
+                .map(wes_domain::LocationCode::from_trusted);
+            let to = e
+                .to_location
+                .as_deref()
+                .map(wes_domain::LocationCode::from_trusted);
             let balances = t.n("ledger_balances");
             for delta in ledger_deltas(kind, e.qty, from.as_ref(), to.as_ref()) {
                 sqlx::query(&format!(
@@ -350,25 +407,41 @@ impl Store {
     pub async fn position(&self, kind: ProjectionKind, t: &Tables) -> Result<Position, StoreError> {
         let key = t.state_key(kind);
         self.ensure_state_row(&key).await?;
-        let generation: i64 = sqlx::query("SELECT generation FROM projection_state WHERE projection = $1")
-            .bind(&key)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("generation")?;
+        let generation: i64 =
+            sqlx::query("SELECT generation FROM projection_state WHERE projection = $1")
+                .bind(&key)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("generation")?;
         let rows = sqlx::query("SELECT topic, kafka_partition, next_offset FROM projection_offsets WHERE projection = $1 ORDER BY topic, kafka_partition")
             .bind(&key)
             .fetch_all(&self.pool)
             .await?;
         let offsets = rows
             .iter()
-            .map(|r| Ok((r.try_get("topic")?, r.try_get::<i64, _>("kafka_partition")? as i32, r.try_get("next_offset")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("topic")?,
+                    r.try_get::<i64, _>("kafka_partition")? as i32,
+                    r.try_get("next_offset")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()?;
-        Ok(Position { generation, offsets })
+        Ok(Position {
+            generation,
+            offsets,
+        })
     }
 
     /// Applies records (in log order per partition) and advances the stored offsets, all in one
     /// transaction. Records below a stored offset were applied before and are skipped.
-    pub async fn apply_batch(&self, kind: ProjectionKind, t: &Tables, generation: i64, records: &[Record<'_>]) -> Result<ApplyOutcome, StoreError> {
+    pub async fn apply_batch(
+        &self,
+        kind: ProjectionKind,
+        t: &Tables,
+        generation: i64,
+        records: &[Record<'_>],
+    ) -> Result<ApplyOutcome, StoreError> {
         let key = t.state_key(kind);
         let mut tx = self.pool.begin().await?;
         let stored: Option<i64> = sqlx::query("UPDATE projection_state SET generation = generation WHERE projection = $1 RETURNING generation")
@@ -383,7 +456,10 @@ impl Store {
         let (mut applied, mut skipped) = (0, 0);
         let mut next: Vec<(&str, i32, i64, i64)> = vec![]; // (topic, partition, stored next, new next)
         for record in records {
-            let slot = match next.iter().position(|(tp, p, _, _)| *tp == record.topic && *p == record.partition) {
+            let slot = match next
+                .iter()
+                .position(|(tp, p, _, _)| *tp == record.topic && *p == record.partition)
+            {
                 Some(i) => i,
                 None => {
                     let stored_next: i64 = sqlx::query("SELECT next_offset FROM projection_offsets WHERE projection = $1 AND topic = $2 AND kafka_partition = $3")
@@ -403,7 +479,7 @@ impl Store {
                 skipped += 1;
                 continue;
             }
-            if apply_event(kind, &mut *tx, t, record).await? {
+            if apply_event(kind, &mut tx, t, record).await? {
                 applied += 1;
             } else {
                 skipped += 1;
@@ -433,10 +509,18 @@ impl Store {
         let key = Tables::SHADOW.state_key(kind);
         self.ensure_state_row(&key).await?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE projection_state SET generation = 0 WHERE projection = $1").bind(&key).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1").bind(&key).execute(&mut *tx).await?;
+        sqlx::query("UPDATE projection_state SET generation = 0 WHERE projection = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
         for table in kind.table_names() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {}", Tables::SHADOW.n(table))).execute(&mut *tx).await?;
+            sqlx::query(&format!("DROP TABLE IF EXISTS {}", Tables::SHADOW.n(table)))
+                .execute(&mut *tx)
+                .await?;
         }
         for ddl in kind.create_statements(&Tables::SHADOW, false) {
             sqlx::query(&ddl).execute(&mut *tx).await?;
@@ -451,16 +535,35 @@ impl Store {
         let live = Tables::LIVE.state_key(kind);
         let shadow = Tables::SHADOW.state_key(kind);
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE projection_state SET generation = generation + 1 WHERE projection = $1").bind(&live).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE projection_state SET generation = generation + 1 WHERE projection = $1",
+        )
+        .bind(&live)
+        .execute(&mut *tx)
+        .await?;
         for table in kind.table_names() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(&mut *tx).await?;
-            sqlx::query(&format!("ALTER TABLE {} RENAME TO {table}", Tables::SHADOW.n(table))).execute(&mut *tx).await?;
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "ALTER TABLE {} RENAME TO {table}",
+                Tables::SHADOW.n(table)
+            ))
+            .execute(&mut *tx)
+            .await?;
         }
         for ddl in kind.index_statements() {
             sqlx::query(&ddl).execute(&mut *tx).await?;
         }
-        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1").bind(&live).execute(&mut *tx).await?;
-        sqlx::query("UPDATE projection_offsets SET projection = $1 WHERE projection = $2").bind(&live).bind(&shadow).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1")
+            .bind(&live)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE projection_offsets SET projection = $1 WHERE projection = $2")
+            .bind(&live)
+            .bind(&shadow)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -2,9 +2,11 @@
 
 use crate::{Store, StoreError};
 use serde::Serialize;
-use sqlx::any::AnyRow;
 use sqlx::Row;
-use wes_domain::masterdata::{Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse};
+use sqlx::any::AnyRow;
+use wes_domain::masterdata::{
+    Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse,
+};
 use wes_domain::*;
 
 /// Builds `WHERE a = $1 AND b = $2 …` from the filters that are set.
@@ -15,12 +17,16 @@ struct Filter {
 
 impl Filter {
     fn new() -> Self {
-        Filter { clauses: vec![], values: vec![] }
+        Filter {
+            clauses: vec![],
+            values: vec![],
+        }
     }
     fn eq(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
             self.values.push(v.to_owned());
-            self.clauses.push(format!("{column} = ${}", self.values.len()));
+            self.clauses
+                .push(format!("{column} = ${}", self.values.len()));
         }
         self
     }
@@ -33,7 +39,11 @@ impl Filter {
         self
     }
     fn sql(&self) -> String {
-        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
     }
     async fn fetch(&self, store: &Store, sql: &str) -> Result<Vec<AnyRow>, sqlx::Error> {
         let mut query = sqlx::query(sql);
@@ -116,7 +126,14 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| Ok(Warehouse { warehouse_id: WarehouseId::from_trusted(r.try_get::<String, _>("warehouse_id")?), name: r.try_get("name")? }))
+            .map(|r| {
+                Ok(Warehouse {
+                    warehouse_id: WarehouseId::from_trusted(
+                        r.try_get::<String, _>("warehouse_id")?,
+                    ),
+                    name: r.try_get("name")?,
+                })
+            })
             .collect::<Result<_, sqlx::Error>>()?;
         let skus = sqlx::query("SELECT sku, base_uom, tracking, description FROM md_skus")
             .fetch_all(&self.pool)
@@ -126,7 +143,8 @@ impl Store {
                 Ok(Sku {
                     sku: SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
                     base_uom: r.try_get("base_uom")?,
-                    tracking: Tracking::parse(&r.try_get::<String, _>("tracking")?).unwrap_or(Tracking::None),
+                    tracking: Tracking::parse(&r.try_get::<String, _>("tracking")?)
+                        .unwrap_or(Tracking::None),
                     description: r.try_get("description")?,
                 })
             })
@@ -137,34 +155,50 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(Location {
-                    warehouse_id: WarehouseId::from_trusted(r.try_get::<String, _>("warehouse_id")?),
+                    warehouse_id: WarehouseId::from_trusted(
+                        r.try_get::<String, _>("warehouse_id")?,
+                    ),
                     location: LocationCode::from_trusted(r.try_get::<String, _>("location")?),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;
-        let partners = sqlx::query("SELECT partner_id, role, allowed_warehouses, api_key_sha256 FROM md_partners")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .filter_map(|r| {
-                let role = PartnerRole::parse(&r.try_get::<String, _>("role").ok()?)?;
-                Some(Partner {
-                    partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id").ok()?),
-                    role,
-                    allowed_warehouses: parse_json_list(&r.try_get::<String, _>("allowed_warehouses").ok()?)
-                        .into_iter()
-                        .map(WarehouseId::from_trusted)
-                        .collect(),
-                    api_key_sha256: parse_json_list(&r.try_get::<String, _>("api_key_sha256").ok()?).into_iter().collect(),
-                })
+        let partners = sqlx::query(
+            "SELECT partner_id, role, allowed_warehouses, api_key_sha256 FROM md_partners",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .filter_map(|r| {
+            let role = PartnerRole::parse(&r.try_get::<String, _>("role").ok()?)?;
+            Some(Partner {
+                partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id").ok()?),
+                role,
+                allowed_warehouses: parse_json_list(
+                    &r.try_get::<String, _>("allowed_warehouses").ok()?,
+                )
+                .into_iter()
+                .map(WarehouseId::from_trusted)
+                .collect(),
+                api_key_sha256: parse_json_list(&r.try_get::<String, _>("api_key_sha256").ok()?)
+                    .into_iter()
+                    .collect(),
             })
-            .collect();
+        })
+        .collect();
         Ok(MasterData::new(warehouses, skus, locations, partners))
     }
 
-    pub async fn balances(&self, warehouse: Option<&str>, sku: Option<&str>, location: Option<&str>, limit: i64) -> Result<Vec<BalanceRow>, StoreError> {
+    pub async fn balances(
+        &self,
+        warehouse: Option<&str>,
+        sku: Option<&str>,
+        location: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BalanceRow>, StoreError> {
         let mut f = Filter::new();
-        f.eq("warehouse_id", warehouse).eq("sku", sku).eq("location", location);
+        f.eq("warehouse_id", warehouse)
+            .eq("sku", sku)
+            .eq("location", location);
         let sql = format!(
             "SELECT warehouse_id, sku, location, lot, serial, qty, last_movement_at FROM ledger_balances{} ORDER BY warehouse_id, sku, location, lot, serial LIMIT {limit}",
             f.sql()
@@ -186,14 +220,21 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    pub async fn movements(&self, filter: &MovementFilter<'_>, limit: i64) -> Result<Vec<MovementRow>, StoreError> {
+    pub async fn movements(
+        &self,
+        filter: &MovementFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<MovementRow>, StoreError> {
         let mut f = Filter::new();
         f.eq("warehouse_id", filter.warehouse_id)
             .eq("sku", filter.sku)
             .either("from_location", "to_location", filter.location)
             .eq("executor_correlation_id", filter.correlation_id)
             .eq("executor_partner_id", filter.partner_id);
-        let sql = format!("SELECT * FROM ledger_movements{} ORDER BY occurred_at, event_id LIMIT {limit}", f.sql());
+        let sql = format!(
+            "SELECT * FROM ledger_movements{} ORDER BY occurred_at, event_id LIMIT {limit}",
+            f.sql()
+        );
         let rows = f.fetch(self, &sql).await?;
         Ok(rows
             .iter()
@@ -234,10 +275,19 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    pub async fn releases(&self, warehouse: Option<&str>, document_id: Option<&str>, limit: i64) -> Result<Vec<ReleaseRow>, StoreError> {
+    pub async fn releases(
+        &self,
+        warehouse: Option<&str>,
+        document_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ReleaseRow>, StoreError> {
         let mut f = Filter::new();
-        f.eq("warehouse_id", warehouse).eq("document_id", document_id);
-        let sql = format!("SELECT * FROM dispatch_releases{} ORDER BY released_at, correlation_id LIMIT {limit}", f.sql());
+        f.eq("warehouse_id", warehouse)
+            .eq("document_id", document_id);
+        let sql = format!(
+            "SELECT * FROM dispatch_releases{} ORDER BY released_at, correlation_id LIMIT {limit}",
+            f.sql()
+        );
         let rows = f.fetch(self, &sql).await?;
         Ok(rows
             .iter()
@@ -262,12 +312,18 @@ impl Store {
     }
 
     /// Whether the dispatch projection knows this release.
-    pub async fn release_exists(&self, planner_id: &str, correlation_id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 AS one FROM dispatch_releases WHERE planner_id = $1 AND correlation_id = $2")
-            .bind(planner_id)
-            .bind(correlation_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
+    pub async fn release_exists(
+        &self,
+        planner_id: &str,
+        correlation_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 AS one FROM dispatch_releases WHERE planner_id = $1 AND correlation_id = $2",
+        )
+        .bind(planner_id)
+        .bind(correlation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
     }
 }

@@ -18,21 +18,30 @@ async fn sqlite() -> (Store, tempfile::TempDir) {
 }
 
 fn postgres_base() -> String {
-    std::env::var("WES_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("WES_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn drop_database(store: Store, name: String) {
     store.pool.close().await;
     let admin = sqlx::AnyPool::connect(&postgres_base()).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
 }
 
 async fn postgres() -> (Store, String) {
     let base = postgres_base();
     let name = format!("wes_store_{}", uuid::Uuid::new_v4().simple());
     sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.expect("PostgreSQL must be reachable at WES_TEST_DATABASE_URL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("PostgreSQL must be reachable at WES_TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
     let url = match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
         None => unreachable!(),
@@ -40,7 +49,13 @@ async fn postgres() -> (Store, String) {
     (Store::connect(&url).await.unwrap(), name)
 }
 
-fn movement(cid: &str, kind: MovementKind, qty: i64, from: Option<&str>, to: Option<&str>) -> Event {
+fn movement(
+    cid: &str,
+    kind: MovementKind,
+    qty: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Event {
     let m = wes_domain::movement::Movement {
         correlation_id: CorrelationId::parse(cid).unwrap(),
         kind,
@@ -56,18 +71,33 @@ fn movement(cid: &str, kind: MovementKind, qty: i64, from: Option<&str>, to: Opt
         occurred_at: UtcMillis(1_000),
         actor: None,
     };
-    Event::Movement(MovementRecorded::from_domain(&m, &PartnerId::parse("WH-1/Acme").unwrap(), "h".into(), UtcMillis(2_000)))
+    Event::Movement(MovementRecorded::from_domain(
+        &m,
+        &PartnerId::parse("WH-1/Acme").unwrap(),
+        "h".into(),
+        UtcMillis(2_000),
+    ))
 }
 
 async fn balance(store: &Store, location: &str) -> i64 {
-    store.balances(Some("WH-1"), Some("SKU-1"), Some(location), 10).await.unwrap().first().map_or(0, |b| b.qty)
+    store
+        .balances(Some("WH-1"), Some("SKU-1"), Some(location), 10)
+        .await
+        .unwrap()
+        .first()
+        .map_or(0, |b| b.qty)
 }
 
 fn records(events: &[Event], first_offset: i64) -> Vec<Record<'_>> {
     events
         .iter()
         .enumerate()
-        .map(|(i, e)| Record { topic: topics::MOVEMENTS, partition: 0, offset: first_offset + i as i64, event: e })
+        .map(|(i, e)| Record {
+            topic: topics::MOVEMENTS,
+            partition: 0,
+            offset: first_offset + i as i64,
+            event: e,
+        })
         .collect()
 }
 
@@ -77,21 +107,76 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
         movement("c2", MovementKind::Pick, 12, Some("A"), Some("B")),
         movement("c3", MovementKind::Ship, 12, Some("B"), None),
     ];
-    let generation = store.position(ProjectionKind::Ledger, &Tables::LIVE).await.unwrap().generation;
-    let outcome = store.apply_batch(ProjectionKind::Ledger, &Tables::LIVE, generation, &records(&events, 0)).await.unwrap();
-    assert_eq!(outcome, ApplyOutcome::Applied { applied: 3, skipped: 0 });
-    assert_eq!((balance(&store, "A").await, balance(&store, "B").await), (88, 0));
+    let generation = store
+        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .await
+        .unwrap()
+        .generation;
+    let outcome = store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::LIVE,
+            generation,
+            &records(&events, 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ApplyOutcome::Applied {
+            applied: 3,
+            skipped: 0
+        }
+    );
+    assert_eq!(
+        (balance(&store, "A").await, balance(&store, "B").await),
+        (88, 0)
+    );
 
     // Re-delivery of the same offsets (a crash before the consumer moved on) changes nothing.
-    let again = store.apply_batch(ProjectionKind::Ledger, &Tables::LIVE, generation, &records(&events, 0)).await.unwrap();
-    assert_eq!(again, ApplyOutcome::Applied { applied: 0, skipped: 3 });
+    let again = store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::LIVE,
+            generation,
+            &records(&events, 0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        ApplyOutcome::Applied {
+            applied: 0,
+            skipped: 3
+        }
+    );
     // The same event re-produced at a later offset (a request retried after a crash) changes nothing.
     let dup = vec![events[0].clone()];
-    let dup_outcome = store.apply_batch(ProjectionKind::Ledger, &Tables::LIVE, generation, &records(&dup, 3)).await.unwrap();
-    assert_eq!(dup_outcome, ApplyOutcome::Applied { applied: 0, skipped: 1 });
+    let dup_outcome = store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::LIVE,
+            generation,
+            &records(&dup, 3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dup_outcome,
+        ApplyOutcome::Applied {
+            applied: 0,
+            skipped: 1
+        }
+    );
     assert_eq!(balance(&store, "A").await, 88);
-    let position = store.position(ProjectionKind::Ledger, &Tables::LIVE).await.unwrap();
-    assert_eq!(position.offsets, vec![(topics::MOVEMENTS.to_string(), 0, 4)]);
+    let position = store
+        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .await
+        .unwrap();
+    assert_eq!(
+        position.offsets,
+        vec![(topics::MOVEMENTS.to_string(), 0, 4)]
+    );
 
     // Rebuild: replay everything (including the duplicate) into shadow tables, swap, compare.
     let live_balances = store.balances(None, None, None, 100).await.unwrap();
@@ -99,47 +184,152 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     store.prepare_shadow(ProjectionKind::Ledger).await.unwrap();
     let mut all = events.clone();
     all.push(events[0].clone());
-    store.apply_batch(ProjectionKind::Ledger, &Tables::SHADOW, 0, &records(&all, 0)).await.unwrap();
+    store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::SHADOW,
+            0,
+            &records(&all, 0),
+        )
+        .await
+        .unwrap();
     store.swap_shadow(ProjectionKind::Ledger).await.unwrap();
-    assert_eq!(store.balances(None, None, None, 100).await.unwrap(), live_balances);
-    assert_eq!(store.movements(&Default::default(), 100).await.unwrap(), live_movements);
-    let after = store.position(ProjectionKind::Ledger, &Tables::LIVE).await.unwrap();
+    assert_eq!(
+        store.balances(None, None, None, 100).await.unwrap(),
+        live_balances
+    );
+    assert_eq!(
+        store.movements(&Default::default(), 100).await.unwrap(),
+        live_movements
+    );
+    let after = store
+        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .await
+        .unwrap();
     assert_eq!(after.offsets, position.offsets);
     assert_eq!(after.generation, generation + 1);
     // A runner still on the old generation is told to re-read its position.
-    let stale = store.apply_batch(ProjectionKind::Ledger, &Tables::LIVE, generation, &records(&events, 4)).await.unwrap();
+    let stale = store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::LIVE,
+            generation,
+            &records(&events, 4),
+        )
+        .await
+        .unwrap();
     assert_eq!(stale, ApplyOutcome::StaleGeneration);
     // A second rebuild works too (index and table names are reusable).
     store.prepare_shadow(ProjectionKind::Ledger).await.unwrap();
-    store.apply_batch(ProjectionKind::Ledger, &Tables::SHADOW, 0, &records(&all, 0)).await.unwrap();
+    store
+        .apply_batch(
+            ProjectionKind::Ledger,
+            &Tables::SHADOW,
+            0,
+            &records(&all, 0),
+        )
+        .await
+        .unwrap();
     store.swap_shadow(ProjectionKind::Ledger).await.unwrap();
-    assert_eq!(store.balances(None, None, None, 100).await.unwrap(), live_balances);
+    assert_eq!(
+        store.balances(None, None, None, 100).await.unwrap(),
+        live_balances
+    );
 }
 
 async fn idempotency_claims_follow_the_contract(store: Store) {
     let now = UtcMillis(1_000_000);
-    let key = |cid, fp| KeyRequest { correlation_id: cid, payload_sha256: fp };
-    let claims = store.claim_keys("movement", "p1", "hub-a", &[key("a", "h1"), key("b", "h2")], now).await.unwrap();
+    let key = |cid, fp| KeyRequest {
+        correlation_id: cid,
+        payload_sha256: fp,
+    };
+    let claims = store
+        .claim_keys(
+            "movement",
+            "p1",
+            "hub-a",
+            &[key("a", "h1"), key("b", "h2")],
+            now,
+        )
+        .await
+        .unwrap();
     assert_eq!(claims, vec![Claim::Fresh, Claim::Fresh]);
     // Still in flight: a second request with the same key gets 409; another partner's key is its own.
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now).await.unwrap(), vec![Claim::InFlight]);
-    assert_eq!(store.claim_keys("movement", "p2", "hub-a", &[key("a", "h1")], now).await.unwrap(), vec![Claim::Fresh]);
-    store.settle_keys("movement", "p1", &["a"], &["b"]).await.unwrap();
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now).await.unwrap(), vec![Claim::Replay]);
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("a", "other")], now).await.unwrap(), vec![Claim::PayloadMismatch]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now)
+            .await
+            .unwrap(),
+        vec![Claim::InFlight]
+    );
+    assert_eq!(
+        store
+            .claim_keys("movement", "p2", "hub-a", &[key("a", "h1")], now)
+            .await
+            .unwrap(),
+        vec![Claim::Fresh]
+    );
+    store
+        .settle_keys("movement", "p1", &["a"], &["b"])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now)
+            .await
+            .unwrap(),
+        vec![Claim::Replay]
+    );
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("a", "other")], now)
+            .await
+            .unwrap(),
+        vec![Claim::PayloadMismatch]
+    );
     // A failed produce freed its key: the retry is fresh.
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], now).await.unwrap(), vec![Claim::Fresh]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], now)
+            .await
+            .unwrap(),
+        vec![Claim::Fresh]
+    );
     // The instance that held a claim restarts: its old claims end at once.
-    assert_eq!(store.claim_keys("movement", "p1", "hub-b", &[key("c", "h3")], now).await.unwrap(), vec![Claim::Fresh]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-b", &[key("c", "h3")], now)
+            .await
+            .unwrap(),
+        vec![Claim::Fresh]
+    );
     assert_eq!(store.expire_claims_of("hub-b").await.unwrap(), 1);
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("c", "h3")], now).await.unwrap(), vec![Claim::TakeOver]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("c", "h3")], now)
+            .await
+            .unwrap(),
+        vec![Claim::TakeOver]
+    );
     // A holder that crashed: after the lease the key can be taken over.
     let later = UtcMillis(now.0 + wes_domain::idempotency::IN_FLIGHT_LEASE_MILLIS + 1);
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], later).await.unwrap(), vec![Claim::TakeOver]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], later)
+            .await
+            .unwrap(),
+        vec![Claim::TakeOver]
+    );
     // Keys older than 30 days are purged.
     let month_later = UtcMillis(now.0 + wes_domain::idempotency::KEY_RETENTION_MILLIS + 1);
     assert!(store.purge_expired_keys(month_later).await.unwrap() >= 3);
-    assert_eq!(store.claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], month_later).await.unwrap(), vec![Claim::Fresh]);
+    assert_eq!(
+        store
+            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], month_later)
+            .await
+            .unwrap(),
+        vec![Claim::Fresh]
+    );
 }
 
 macro_rules! on_sqlite_and_postgres {
@@ -157,4 +347,7 @@ macro_rules! on_sqlite_and_postgres {
     };
 }
 
-on_sqlite_and_postgres!(projections_apply_exactly_once_and_rebuild_equals_live, idempotency_claims_follow_the_contract);
+on_sqlite_and_postgres!(
+    projections_apply_exactly_once_and_rebuild_equals_live,
+    idempotency_claims_follow_the_contract
+);

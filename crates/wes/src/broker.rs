@@ -2,7 +2,7 @@
 //! answers, restart it if it dies. The child exits by itself when this process goes away (its stdin
 //! pipe closes), so a killed hub never leaves an orphan broker holding the port.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -64,7 +64,9 @@ pub async fn start(binary: PathBuf, listen: String, data_dir: PathBuf) -> anyhow
         if let Some(status) = child.try_wait()? {
             // A previous broker (of a hub that was just killed) may still hold the port or database.
             if Instant::now() > deadline {
-                bail!("the embedded broker keeps exiting ({status}); is {listen} in use by another process?");
+                bail!(
+                    "the embedded broker keeps exiting ({status}); is {listen} in use by another process?"
+                );
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
             child = spawn(&binary, &listen, &data_dir)?;

@@ -1,8 +1,8 @@
 //! The CLI commands that talk to a running hub or to Kafka and the registry directly.
 
 use crate::config::{ClientConfig, KafkaClientConfig};
-use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 use wes_domain::WarehouseFrn;
@@ -27,7 +27,9 @@ pub async fn topics(apply: bool, kafka: &KafkaClientConfig) -> anyhow::Result<()
 }
 
 pub async fn check_schemas(root: &Path, kafka: &KafkaClientConfig) -> anyhow::Result<()> {
-    let catalog = Catalog::parse(wes_events::catalog::TOPICS_YAML, |path| std::fs::read_to_string(root.join(path)).ok())?;
+    let catalog = Catalog::parse(wes_events::catalog::TOPICS_YAML, |path| {
+        std::fs::read_to_string(root.join(path)).ok()
+    })?;
     let http = reqwest::Client::new();
     let mut incompatible = 0;
     for topic in &catalog.topics {
@@ -35,15 +37,28 @@ pub async fn check_schemas(root: &Path, kafka: &KafkaClientConfig) -> anyhow::Re
         let base = kafka.registry_url.trim_end_matches('/');
         let url = format!("{base}/compatibility/subjects/{subject}/versions?verbose=true");
         // Checked against every registered version: the subjects are BACKWARD_TRANSITIVE.
-        let level: Value = http.get(format!("{base}/config/{subject}?defaultToGlobal=true")).send().await?.json().await?;
-        let response = http.post(&url).json(&json!({"schema": topic.schema})).send().await?;
+        let level: Value = http
+            .get(format!("{base}/config/{subject}?defaultToGlobal=true"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let response = http
+            .post(&url)
+            .json(&json!({"schema": topic.schema}))
+            .send()
+            .await?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or_default();
         if !status.is_success() {
             bail!("{subject}: registry answered {status}: {body}");
         }
         let ok = body["is_compatible"].as_bool().unwrap_or(false);
-        println!("{subject} ({}): {}", level["compatibilityLevel"].as_str().unwrap_or("?"), if ok { "compatible" } else { "INCOMPATIBLE" });
+        println!(
+            "{subject} ({}): {}",
+            level["compatibilityLevel"].as_str().unwrap_or("?"),
+            if ok { "compatible" } else { "INCOMPATIBLE" }
+        );
         if !ok {
             incompatible += 1;
             for message in body["messages"].as_array().into_iter().flatten() {
@@ -58,34 +73,70 @@ pub async fn check_schemas(root: &Path, kafka: &KafkaClientConfig) -> anyhow::Re
 }
 
 fn admin_key(hub: &ClientConfig) -> anyhow::Result<&str> {
-    hub.admin_key.as_deref().context("set WES_ADMIN_KEY (or --admin-key) to the hub's admin API key")
+    hub.admin_key
+        .as_deref()
+        .context("set WES_ADMIN_KEY (or --admin-key) to the hub's admin API key")
 }
 
-async fn call(hub: &ClientConfig, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
-    let mut request = client.request(method, format!("{}{path}", hub.hub_url.trim_end_matches('/'))).bearer_auth(admin_key(hub)?);
+async fn call(
+    hub: &ClientConfig,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let mut request = client
+        .request(
+            method,
+            format!("{}{path}", hub.hub_url.trim_end_matches('/')),
+        )
+        .bearer_auth(admin_key(hub)?);
     if let Some(body) = body {
         request = request.json(&body);
     }
-    let response = request.send().await.with_context(|| format!("calling the hub at {}", hub.hub_url))?;
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("calling the hub at {}", hub.hub_url))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or_default();
     if !status.is_success() {
-        bail!("the hub answered {status}: {}", body["detail"].as_str().unwrap_or(&body.to_string()));
+        bail!(
+            "the hub answered {status}: {}",
+            body["detail"].as_str().unwrap_or(&body.to_string())
+        );
     }
     Ok(body)
 }
 
 /// Reads a CSV file of one kind, chosen by its header (see docs/masterdata.md).
 pub fn bundle_from_csv(text: &str) -> anyhow::Result<Bundle> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
     let has = |c: &str| headers.iter().any(|h| h == c);
     let mut bundle = Bundle::default();
     for (line, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("CSV row {}", line + 2))?;
-        let get = |c: &str| headers.iter().position(|h| h == c).and_then(|i| record.get(i)).unwrap_or("").to_owned();
-        let list = |c: &str| get(c).split(['|', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+        let get = |c: &str| {
+            headers
+                .iter()
+                .position(|h| h == c)
+                .and_then(|i| record.get(i))
+                .unwrap_or("")
+                .to_owned()
+        };
+        let list = |c: &str| {
+            get(c)
+                .split(['|', ';'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
         if has("partner_id") {
             bundle.partners.push(PartnerIn {
                 partner_id: get("partner_id"),
@@ -102,24 +153,40 @@ pub fn bundle_from_csv(text: &str) -> anyhow::Result<Bundle> {
                 description: get("description"),
             });
         } else if has("location") {
-            bundle.locations.push(LocationIn { warehouse_id: get("warehouse_id"), location: get("location") });
+            bundle.locations.push(LocationIn {
+                warehouse_id: get("warehouse_id"),
+                location: get("location"),
+            });
         } else if has("warehouse_id") {
-            bundle.warehouses.push(WarehouseIn { warehouse_id: get("warehouse_id"), name: get("name") });
+            bundle.warehouses.push(WarehouseIn {
+                warehouse_id: get("warehouse_id"),
+                name: get("name"),
+            });
         } else {
-            bail!("unrecognised CSV header {headers:?}: see docs/masterdata.md for the four layouts");
+            bail!(
+                "unrecognised CSV header {headers:?}: see docs/masterdata.md for the four layouts"
+            );
         }
     }
     Ok(bundle)
 }
 
 pub async fn import(file: &Path, hub: &ClientConfig) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let bundle: Bundle = match file.extension().and_then(|e| e.to_str()) {
-        Some("json") => serde_json::from_str(&text).with_context(|| format!("{} is not a valid master-data bundle", file.display()))?,
+        Some("json") => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid master-data bundle", file.display()))?,
         Some("csv") => bundle_from_csv(&text)?,
         _ => bail!("{}: use a .json bundle or a .csv file", file.display()),
     };
-    let report = call(hub, reqwest::Method::POST, "/planner/v1/masterdata", Some(serde_json::to_value(&bundle)?)).await?;
+    let report = call(
+        hub,
+        reqwest::Method::POST,
+        "/planner/v1/masterdata",
+        Some(serde_json::to_value(&bundle)?),
+    )
+    .await?;
     println!("{report}");
     Ok(())
 }
@@ -131,24 +198,40 @@ pub async fn projections_status(hub: &ClientConfig) -> anyhow::Result<()> {
 }
 
 pub async fn rebuild(name: &str, hub: &ClientConfig) -> anyhow::Result<()> {
-    let report = call(hub, reqwest::Method::POST, &format!("/planner/v1/projections/{name}/rebuild"), None).await?;
+    let report = call(
+        hub,
+        reqwest::Method::POST,
+        &format!("/planner/v1/projections/{name}/rebuild"),
+        None,
+    )
+    .await?;
     println!("{report}");
     Ok(())
 }
 
-pub async fn subscribe(warehouse: &str, group: Option<String>, max: Option<usize>, idle: Option<u64>, kafka: &KafkaClientConfig) -> anyhow::Result<()> {
-    let warehouse_id = wes_domain::WarehouseId::parse(warehouse).context("--warehouse must be a warehouse id")?;
+pub async fn subscribe(
+    warehouse: &str,
+    group: Option<String>,
+    max: Option<usize>,
+    idle: Option<u64>,
+    kafka: &KafkaClientConfig,
+) -> anyhow::Result<()> {
+    let warehouse_id =
+        wes_domain::WarehouseId::parse(warehouse).context("--warehouse must be a warehouse id")?;
     let codec = wes_kafka::Codec::new(&kafka.registry_url, &Catalog::embedded())?;
     let group = group.unwrap_or_else(|| format!("executor-{warehouse}"));
     let frn = WarehouseFrn::for_warehouse(&warehouse_id).to_string();
-    let mut subscriber = wes_kafka::subscriber::DispatchSubscriber::new(&kafka.bootstrap, &group, codec, Some(frn))?;
+    let mut subscriber =
+        wes_kafka::subscriber::DispatchSubscriber::new(&kafka.bootstrap, &group, codec, Some(frn))?;
     let mut seen = 0;
     while max.is_none_or(|m| seen < m) {
         let next = match idle {
-            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), subscriber.next()).await {
-                Ok(next) => next,
-                Err(_) => break,
-            },
+            Some(secs) => {
+                match tokio::time::timeout(Duration::from_secs(secs), subscriber.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                }
+            }
             None => subscriber.next().await,
         }?;
         let line = json!({"partition": next.partition, "offset": next.offset, "event": serde_json::to_value(&next.event)?});
@@ -165,12 +248,17 @@ mod tests {
 
     #[test]
     fn csv_kind_follows_the_header() {
-        let skus = bundle_from_csv("sku,base_uom,tracking,description\nSKU-1,EA,LOT,one\nSKU-2,CS,,two\n").unwrap();
+        let skus =
+            bundle_from_csv("sku,base_uom,tracking,description\nSKU-1,EA,LOT,one\nSKU-2,CS,,two\n")
+                .unwrap();
         assert_eq!(skus.skus.len(), 2);
         assert_eq!(skus.skus[0].tracking.as_deref(), Some("LOT"));
         assert_eq!(skus.skus[1].tracking, None);
         let partners = bundle_from_csv("partner_id,role,allowed_warehouses,api_keys\nWH-1/X,EXECUTOR,WH-1|WH-2,k1234567890123456\n").unwrap();
-        assert_eq!(partners.partners[0].allowed_warehouses, vec!["WH-1", "WH-2"]);
+        assert_eq!(
+            partners.partners[0].allowed_warehouses,
+            vec!["WH-1", "WH-2"]
+        );
         let locations = bundle_from_csv("warehouse_id,location\nWH-1,A.1\n").unwrap();
         assert_eq!(locations.locations.len(), 1);
         assert!(bundle_from_csv("foo,bar\n1,2\n").is_err());

@@ -49,13 +49,22 @@ impl ServeConfig {
         self.kafka_bootstrap_servers.is_none()
     }
     pub fn bootstrap(&self) -> String {
-        self.kafka_bootstrap_servers.clone().unwrap_or_else(|| self.kafka_listen.to_string())
+        self.kafka_bootstrap_servers
+            .clone()
+            .unwrap_or_else(|| self.kafka_listen.to_string())
     }
     pub fn registry_url(&self) -> String {
-        self.schema_registry_url.clone().unwrap_or_else(|| format!("http://{}", self.registry_addr))
+        self.schema_registry_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.registry_addr))
     }
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("wes.db").display()))
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("wes.db").display()
+            )
+        })
     }
 }
 
@@ -73,9 +82,17 @@ pub struct ClientConfig {
 #[derive(Debug, Clone, Args)]
 pub struct KafkaClientConfig {
     /// Kafka bootstrap servers (default: the embedded broker of a local hub).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// Schema registry URL (default: the embedded registry of a local hub).
-    #[arg(long, env = "SCHEMA_REGISTRY_URL", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
     pub registry_url: String,
 }

@@ -2,10 +2,12 @@
 //! master-data API.
 
 use std::collections::BTreeSet;
-use wes_domain::masterdata::{api_key_digest, PartnerRole};
 use wes_domain::PartnerId;
-use wes_http::masterdata::{apply_bundle, generate_api_key, Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
+use wes_domain::masterdata::{PartnerRole, api_key_digest};
 use wes_http::AppState;
+use wes_http::masterdata::{
+    Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn, apply_bundle, generate_api_key,
+};
 
 pub const ADMIN_PARTNER: &str = "planner-admin";
 
@@ -27,7 +29,9 @@ fn key_for(state: &AppState, partner: &str, env_var: &str) -> Option<String> {
         Some(key) => Some(key),
         None if existing.is_empty() => {
             let key = generate_api_key();
-            println!("wes: generated API key for {partner} (shown once; set {env_var} to choose your own): {key}");
+            println!(
+                "wes: generated API key for {partner} (shown once; set {env_var} to choose your own): {key}"
+            );
             Some(key)
         }
         None => None,
@@ -36,7 +40,9 @@ fn key_for(state: &AppState, partner: &str, env_var: &str) -> Option<String> {
 
 /// Makes sure planner-internal APIs have a credential (`WES_ADMIN_KEY`, or a generated one).
 pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
-    let Some(key) = key_for(state, ADMIN_PARTNER, "WES_ADMIN_KEY") else { return Ok(()) };
+    let Some(key) = key_for(state, ADMIN_PARTNER, "WES_ADMIN_KEY") else {
+        return Ok(());
+    };
     let admin = PartnerIn {
         partner_id: ADMIN_PARTNER.into(),
         role: Some(PartnerRole::Admin.as_str().into()),
@@ -44,19 +50,33 @@ pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
         api_keys: vec![key],
         api_key_sha256: vec![],
     };
-    apply_bundle(state, &Bundle { partners: vec![admin], ..Bundle::default() }).await.map_err(api_error)?;
+    apply_bundle(
+        state,
+        &Bundle {
+            partners: vec![admin],
+            ..Bundle::default()
+        },
+    )
+    .await
+    .map_err(api_error)?;
     Ok(())
 }
 
 pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle {
-    let warehouse = |id: &str, name: &str| WarehouseIn { warehouse_id: id.into(), name: name.into() };
+    let warehouse = |id: &str, name: &str| WarehouseIn {
+        warehouse_id: id.into(),
+        name: name.into(),
+    };
     let sku = |sku: &str, uom: &str, tracking: &str, description: &str| SkuIn {
         sku: sku.into(),
         base_uom: uom.into(),
         tracking: Some(tracking.into()),
         description: description.into(),
     };
-    let location = |w: &str, l: &str| LocationIn { warehouse_id: w.into(), location: l.into() };
+    let location = |w: &str, l: &str| LocationIn {
+        warehouse_id: w.into(),
+        location: l.into(),
+    };
     let partner = |id: &str, warehouse: &str, key: Option<String>| PartnerIn {
         partner_id: id.into(),
         role: Some("EXECUTOR".into()),
@@ -65,26 +85,48 @@ pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle
         api_key_sha256: vec![],
     };
     Bundle {
-        warehouses: vec![warehouse("WH-Tokyo-01", "Tokyo DC 1"), warehouse("WH-Osaka-02", "Osaka DC 2")],
+        warehouses: vec![
+            warehouse("WH-Tokyo-01", "Tokyo DC 1"),
+            warehouse("WH-Osaka-02", "Osaka DC 2"),
+        ],
         skus: vec![
             sku("SKU-WIDGET-RED-LG", "EA", "NONE", "Widget, red, large"),
             sku("SKU-GADGET-BLU", "EA", "LOT", "Gadget, blue (lot-tracked)"),
             sku("SKU-PHONE-X", "EA", "SERIAL", "Phone X (serial-tracked)"),
             sku("SKU-CABLE-USB", "CS", "NONE", "USB cable, case"),
         ],
-        locations: ["A.12.3.1", "A.12.3.2", "B.01.1.1", "STAGING-OUT-3", "DOCK-3", "RECV-1"]
-            .iter()
-            .map(|l| location("WH-Tokyo-01", l))
-            .chain(["C.01.1.1", "DOCK-1"].iter().map(|l| location("WH-Osaka-02", l)))
-            .collect(),
-        partners: vec![partner("WH-Tokyo-01/AcmeWES", "WH-Tokyo-01", acme_key), partner("WH-Osaka-02/BetaWES", "WH-Osaka-02", beta_key)],
+        locations: [
+            "A.12.3.1",
+            "A.12.3.2",
+            "B.01.1.1",
+            "STAGING-OUT-3",
+            "DOCK-3",
+            "RECV-1",
+        ]
+        .iter()
+        .map(|l| location("WH-Tokyo-01", l))
+        .chain(
+            ["C.01.1.1", "DOCK-1"]
+                .iter()
+                .map(|l| location("WH-Osaka-02", l)),
+        )
+        .collect(),
+        partners: vec![
+            partner("WH-Tokyo-01/AcmeWES", "WH-Tokyo-01", acme_key),
+            partner("WH-Osaka-02/BetaWES", "WH-Osaka-02", beta_key),
+        ],
     }
 }
 
 pub async fn load(state: &AppState) -> anyhow::Result<()> {
     let acme = key_for(state, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
     let beta = key_for(state, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
-    let report = apply_bundle(state, &demo_bundle(acme, beta)).await.map_err(api_error)?;
-    println!("wes: demo data loaded ({} written, {} unchanged)", report.written, report.unchanged);
+    let report = apply_bundle(state, &demo_bundle(acme, beta))
+        .await
+        .map_err(api_error)?;
+    println!(
+        "wes: demo data loaded ({} written, {} unchanged)",
+        report.written, report.unchanged
+    );
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `wes`: the hub (`wes serve`) and the commands around it.
 
+#[cfg(feature = "embedded-broker")]
 mod broker;
 mod client;
 mod config;
@@ -11,7 +12,11 @@ use config::{ClientConfig, KafkaClientConfig, ServeConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "wes", version, about = "Event-sourced warehouse-execution hub on Kafka")]
+#[command(
+    name = "wes",
+    version,
+    about = "Event-sourced warehouse-execution hub on Kafka"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -111,24 +116,45 @@ enum ExecutorAction {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WES_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WES_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::run(config).await,
-            Command::Topics { action, kafka } => client::topics(matches!(action, TopicsAction::Apply), &kafka).await,
-            Command::Schemas { action: SchemasAction::Check { root }, kafka } => client::check_schemas(&root, &kafka).await,
-            Command::Masterdata { action: MasterdataAction::Import { file }, hub } => client::import(&file, &hub).await,
+            Command::Topics { action, kafka } => {
+                client::topics(matches!(action, TopicsAction::Apply), &kafka).await
+            }
+            Command::Schemas {
+                action: SchemasAction::Check { root },
+                kafka,
+            } => client::check_schemas(&root, &kafka).await,
+            Command::Masterdata {
+                action: MasterdataAction::Import { file },
+                hub,
+            } => client::import(&file, &hub).await,
             Command::Projections { action, hub } => match action {
                 ProjectionsAction::Status => client::projections_status(&hub).await,
                 ProjectionsAction::Rebuild { name } => client::rebuild(&name, &hub).await,
             },
-            Command::Executor { action: ExecutorAction::Subscribe { warehouse, group, max, idle_timeout_secs }, kafka } => {
-                client::subscribe(&warehouse, group, max, idle_timeout_secs, &kafka).await
-            }
+            Command::Executor {
+                action:
+                    ExecutorAction::Subscribe {
+                        warehouse,
+                        group,
+                        max,
+                        idle_timeout_secs,
+                    },
+                kafka,
+            } => client::subscribe(&warehouse, group, max, idle_timeout_secs, &kafka).await,
         }
     });
     match result {

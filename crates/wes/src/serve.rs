@@ -2,7 +2,7 @@
 //! database, projections, credentials and demo data, then the HTTP API.
 
 use crate::config::ServeConfig;
-use crate::{broker, demo};
+use crate::demo;
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,18 +18,33 @@ use wes_store::{ProjectionKind, Store};
 const SUBJECT_COMPATIBILITY: &str = "BACKWARD_TRANSITIVE";
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let data_dir = config.data_dir.canonicalize()?;
     let bootstrap = config.bootstrap();
     let registry_url = config.registry_url();
 
     if config.embedded_broker() {
-        let binary = broker::broker_binary(config.broker_bin.as_deref())?;
-        broker::start(binary, config.kafka_listen.to_string(), data_dir.join("broker")).await?;
+        #[cfg(feature = "embedded-broker")]
+        {
+            let binary = crate::broker::broker_binary(config.broker_bin.as_deref())?;
+            crate::broker::start(
+                binary,
+                config.kafka_listen.to_string(),
+                data_dir.join("broker"),
+            )
+            .await?;
+        }
+        #[cfg(not(feature = "embedded-broker"))]
+        anyhow::bail!(
+            "this build has no embedded broker (feature `embedded-broker`): set KAFKA_BOOTSTRAP_SERVERS"
+        );
     }
 
     if config.schema_registry_url.is_none() {
-        let registry = wes_registry::Registry::open(&bootstrap).await.context("opening the embedded schema registry")?;
+        let registry = wes_registry::Registry::open(&bootstrap)
+            .await
+            .context("opening the embedded schema registry")?;
         let listener = tokio::net::TcpListener::bind(config.registry_addr)
             .await
             .with_context(|| format!("binding the schema registry to {}", config.registry_addr))?;
@@ -38,25 +53,50 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     let catalog = Catalog::embedded();
-    let created = wes_kafka::admin::ensure_topics(&bootstrap, &catalog).await.context("creating topics")?;
+    let created = wes_kafka::admin::ensure_topics(&bootstrap, &catalog)
+        .await
+        .context("creating topics")?;
     for change in &created {
         tracing::info!(%change, "topic");
     }
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let codec = Codec::new(&registry_url, &catalog)?;
     for topic in &catalog.topics {
-        let url = format!("{}/config/{}", registry_url.trim_end_matches('/'), topic.value_subject());
-        let response = http.put(&url).json(&serde_json::json!({"compatibility": SUBJECT_COMPATIBILITY})).send().await?;
-        anyhow::ensure!(response.status().is_success(), "setting compatibility of {}: HTTP {}", topic.value_subject(), response.status());
-        let id = codec.register(&topic.name).await.with_context(|| format!("registering the schema of {}", topic.name))?;
+        let url = format!(
+            "{}/config/{}",
+            registry_url.trim_end_matches('/'),
+            topic.value_subject()
+        );
+        let response = http
+            .put(&url)
+            .json(&serde_json::json!({"compatibility": SUBJECT_COMPATIBILITY}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "setting compatibility of {}: HTTP {}",
+            topic.value_subject(),
+            response.status()
+        );
+        let id = codec
+            .register(&topic.name)
+            .await
+            .with_context(|| format!("registering the schema of {}", topic.name))?;
         tracing::debug!(topic = %topic.name, schema_id = id, "schema registered");
     }
 
-    let store = Store::connect(&config.database_url()).await.context("connecting to the database")?;
+    let store = Store::connect(&config.database_url())
+        .await
+        .context("connecting to the database")?;
     let instance_id = instance_id(&data_dir)?;
     let expired = store.expire_claims_of(&instance_id).await?;
     if expired > 0 {
-        tracing::warn!(expired, "requests in flight when this instance stopped were cut off; their retries will be accepted");
+        tracing::warn!(
+            expired,
+            "requests in flight when this instance stopped were cut off; their retries will be accepted"
+        );
     }
     let (md_tx, md_rx) = watch::channel(Arc::new(store.load_master_data().await?));
     let md_tx = Arc::new(md_tx);
@@ -76,7 +116,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     });
     let projector = Projector::start(store.clone(), &bootstrap, codec.clone(), after_batch);
     let producer = EventProducer::new(&bootstrap, codec)?;
-    let planner_id = PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID must be an identifier")?;
+    let planner_id =
+        PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID must be an identifier")?;
     let state = Arc::new(AppState {
         store: store.clone(),
         producer,
@@ -103,8 +144,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http_addr))?;
-    println!("wes: HTTP API on http://{}  (Kafka {bootstrap}, schema registry {registry_url})", config.http_addr);
-    axum::serve(listener, wes_http::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    println!(
+        "wes: HTTP API on http://{}  (Kafka {bootstrap}, schema registry {registry_url})",
+        config.http_addr
+    );
+    axum::serve(listener, wes_http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
@@ -126,10 +172,17 @@ async fn wait_for_masterdata(projector: &Projector) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let status = projector.status().await?;
-        if status.iter().find(|s| s.name == ProjectionKind::MasterData.name()).is_some_and(|s| s.caught_up && s.running) {
+        if status
+            .iter()
+            .find(|s| s.name == ProjectionKind::MasterData.name())
+            .is_some_and(|s| s.caught_up && s.running)
+        {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the master-data projection did not catch up within 60 s: {status:?}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the master-data projection did not catch up within 60 s: {status:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -138,7 +191,10 @@ async fn purge_expired_keys(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         every.tick().await;
-        match store.purge_expired_keys(UtcMillis(chrono::Utc::now().timestamp_millis())).await {
+        match store
+            .purge_expired_keys(UtcMillis(chrono::Utc::now().timestamp_millis()))
+            .await
+        {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired idempotency keys purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys"),
@@ -148,7 +204,8 @@ async fn purge_expired_keys(store: Store) {
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}
