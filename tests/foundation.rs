@@ -243,6 +243,60 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
     );
     subscriber.commit().unwrap();
 
+    // A routing of ~100 KB (600 operations) travels inline like any other.
+    let operations: Vec<Value> = (0..600)
+        .map(|i| json!({"op_id": format!("op-{i:04}"), "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 1,
+                        "from_location": "A.12.3.1", "to_location": "STAGING-OUT-3", "carton": format!("CT-{i:06}"),
+                        "expected_duration_seconds": 30, "skills": ["picker", "forklift"], "note": "x".repeat(40)}))
+        .collect();
+    let big = json!({"kind": "SHIPPER_RELEASED", "correlation_id": "cid-big", "warehouse_id": "WH-Tokyo-01",
+                     "document_ref": {"type": "SHIPPER", "id": "SH-BIG"}, "routing": {"operations": operations}});
+    assert!(big.to_string().len() > 100_000);
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &big).await.0,
+        200
+    );
+    let fourth = next_dispatch(&mut subscriber).await;
+    assert_eq!(
+        (
+            fourth.event.correlation_id.as_str(),
+            fourth.event.routing.operations.len()
+        ),
+        ("cid-big", 600)
+    );
+
+    // The CLI subscriber: its own group from the start, Tokyo only, duplicates dropped.
+    let output = hub
+        .cli()
+        .args([
+            "executor",
+            "subscribe",
+            "--warehouse",
+            "WH-Tokyo-01",
+            "--group",
+            "cli-exec",
+            "--max",
+            "4",
+            "--idle-timeout-secs",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"]["correlation_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["cid-101", "cid-102", "cid-103", "cid-big"]);
+
     hub.wait_caught_up().await;
     let listed = hub
         .admin_get("/planner/v1/releases?warehouse_id=WH-Tokyo-01")
