@@ -6,6 +6,7 @@
 use futures::StreamExt;
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
+use rdkafka::message::OwnedMessage;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -89,6 +90,31 @@ async fn decode_all(
         events.push(codec.decode(payload).await?);
     }
     Ok(events)
+}
+
+type Polled<'a> = Result<rdkafka::message::BorrowedMessage<'a>, rdkafka::error::KafkaError>;
+
+/// Owned copies of a chunk of polled messages (the first consumer error fails the chunk).
+fn detach(chunk: Vec<Polled<'_>>) -> Result<Vec<OwnedMessage>, ProjectorError> {
+    let messages = chunk
+        .into_iter()
+        .map(|m| m.map(|m| m.detach()))
+        .collect::<Result<_, _>>();
+    Ok(messages.map_err(wes_kafka::KafkaError::from)?)
+}
+
+/// Pairs each message with its decoded event and its position in the log.
+fn records<'a>(messages: &'a [OwnedMessage], events: &'a [Event]) -> Vec<Record<'a>> {
+    messages
+        .iter()
+        .zip(events)
+        .map(|(m, e)| Record {
+            topic: m.topic(),
+            partition: m.partition(),
+            offset: m.offset(),
+            event: e,
+        })
+        .collect()
 }
 
 /// Every `(topic, partition)` of a projection with its start offset: stored, else 0.
@@ -196,11 +222,7 @@ impl Projector {
         Self::report(runner, None);
         let mut stream = consumer.stream().ready_chunks(MAX_BATCH);
         while let Some(chunk) = stream.next().await {
-            let messages = chunk
-                .into_iter()
-                .map(|m| m.map(|m| m.detach()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(wes_kafka::KafkaError::from)?;
+            let messages = detach(chunk)?;
             // Decoding and applying retry in place: a batch is never dropped.
             let events = loop {
                 match decode_all(&self.codec, &messages).await {
@@ -211,16 +233,7 @@ impl Projector {
                     }
                 }
             };
-            let records: Vec<Record> = messages
-                .iter()
-                .zip(&events)
-                .map(|(m, e)| Record {
-                    topic: m.topic(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    event: e,
-                })
-                .collect();
+            let records = records(&messages, &events);
             let outcome = loop {
                 let _applying = runner.apply_lock.lock().await;
                 match self
@@ -384,11 +397,7 @@ impl Projector {
             last_progress = Instant::now();
             let chunk =
                 next.ok_or_else(|| ProjectorError::Stalled(kind.name(), "consumer closed".into()))?;
-            let messages: Vec<_> = chunk
-                .into_iter()
-                .map(|m| m.map(|m| m.detach()))
-                .collect::<Result<_, _>>()
-                .map_err(wes_kafka::KafkaError::from)?;
+            let messages = detach(chunk)?;
             // Only what was in the log when the rebuild began; the live runner takes the rest.
             let messages: Vec<_> = messages
                 .into_iter()
@@ -399,16 +408,7 @@ impl Projector {
                 })
                 .collect();
             let events = decode_all(&self.codec, &messages).await?;
-            let records: Vec<Record> = messages
-                .iter()
-                .zip(&events)
-                .map(|(m, e)| Record {
-                    topic: m.topic(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    event: e,
-                })
-                .collect();
+            let records = records(&messages, &events);
             self.store
                 .apply_batch(kind, &Tables::SHADOW, 0, &records)
                 .await?;
