@@ -3,7 +3,11 @@
 
 use crate::{Store, StoreError};
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 use wes_domain::UtcMillis;
+
+/// Keys per statement: about 200 bind parameters (see `projection::PARAMS_PER_STATEMENT`).
+const CHUNK: usize = 100;
 use wes_domain::idempotency::{
     Claim, IN_FLIGHT_LEASE_MILLIS, KEY_RETENTION_MILLIS, KeyState, StoredKey, decide,
 };
@@ -15,7 +19,8 @@ pub struct KeyRequest<'a> {
 
 impl Store {
     /// Claims every key in one transaction for the hub instance `owner` and returns the decision for
-    /// each, in order.
+    /// each, in order. New keys are inserted with one multi-row statement; only keys that already
+    /// existed are read back and decided one by one.
     pub async fn claim_keys(
         &self,
         scope: &str,
@@ -25,47 +30,87 @@ impl Store {
         now: UtcMillis,
     ) -> Result<Vec<Claim>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut claims = Vec::with_capacity(keys.len());
         let lease_until = now.0 + IN_FLIGHT_LEASE_MILLIS;
-        for key in keys {
-            let inserted = sqlx::query(
+        // The first occurrence of a key in the request claims it; a repeat inside the same request is
+        // "still in flight".
+        let mut first_index: HashMap<&str, usize> = HashMap::new();
+        let unique: Vec<&KeyRequest> = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| *first_index.entry(k.correlation_id).or_insert(*i) == *i)
+            .map(|(_, k)| k)
+            .collect();
+        let mut inserted: HashSet<String> = HashSet::new();
+        for chunk in unique.chunks(CHUNK) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "($1, $2, ${}, ${}, 'IN_FLIGHT', $3, $4, $5)",
+                        6 + 2 * i,
+                        7 + 2 * i
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO idempotency_keys (scope, partner_id, correlation_id, payload_sha256, state, lease_until, owner, created_at)
-                 VALUES ($1, $2, $3, $4, 'IN_FLIGHT', $5, $6, $7) ON CONFLICT (scope, partner_id, correlation_id) DO NOTHING",
-            )
-            .bind(scope)
-            .bind(partner)
-            .bind(key.correlation_id)
-            .bind(key.payload_sha256)
-            .bind(lease_until)
-            .bind(owner)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                claims.push(Claim::Fresh);
-                continue;
+                 VALUES {} ON CONFLICT (scope, partner_id, correlation_id) DO NOTHING RETURNING correlation_id",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(scope)
+                .bind(partner)
+                .bind(lease_until)
+                .bind(owner)
+                .bind(now.0);
+            for key in chunk {
+                query = query.bind(key.correlation_id).bind(key.payload_sha256);
             }
-            let row = sqlx::query(
-                "SELECT payload_sha256, state, lease_until FROM idempotency_keys WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3",
-            )
-            .bind(scope)
-            .bind(partner)
-            .bind(key.correlation_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let state: String = row.try_get("state")?;
-            let stored = StoredKey {
-                payload_sha256: row.try_get("payload_sha256")?,
-                state: if state == "DONE" {
-                    KeyState::Done
-                } else {
-                    KeyState::InFlight {
-                        lease_until: UtcMillis(row.try_get("lease_until")?),
-                    }
-                },
+            for row in query.fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get("correlation_id")?);
+            }
+        }
+        let existing: Vec<&&KeyRequest> = unique
+            .iter()
+            .filter(|k| !inserted.contains(k.correlation_id))
+            .collect();
+        let mut stored: HashMap<String, StoredKey> = HashMap::new();
+        for chunk in existing.chunks(CHUNK) {
+            let sql =
+                format!(
+                "SELECT correlation_id, payload_sha256, state, lease_until FROM idempotency_keys
+                 WHERE scope = $1 AND partner_id = $2 AND correlation_id IN ({})",
+                (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect::<Vec<_>>().join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(scope).bind(partner);
+            for key in chunk {
+                query = query.bind(key.correlation_id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let state: String = row.try_get("state")?;
+                stored.insert(
+                    row.try_get("correlation_id")?,
+                    StoredKey {
+                        payload_sha256: row.try_get("payload_sha256")?,
+                        state: if state == "DONE" {
+                            KeyState::Done
+                        } else {
+                            KeyState::InFlight {
+                                lease_until: UtcMillis(row.try_get("lease_until")?),
+                            }
+                        },
+                    },
+                );
+            }
+        }
+        let mut claims = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            let claim = if first_index[key.correlation_id] != i {
+                Claim::InFlight
+            } else if inserted.contains(key.correlation_id) {
+                Claim::Fresh
+            } else {
+                decide(stored.get(key.correlation_id), key.payload_sha256, now)
             };
-            let claim = decide(Some(&stored), key.payload_sha256, now);
             if claim == Claim::TakeOver {
                 sqlx::query("UPDATE idempotency_keys SET lease_until = $4, owner = $5 WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
                     .bind(scope)
@@ -94,21 +139,30 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for cid in done {
-            sqlx::query("UPDATE idempotency_keys SET state = 'DONE' WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
-                .bind(scope)
-                .bind(partner)
-                .bind(*cid)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for cid in failed {
-            sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3 AND state = 'IN_FLIGHT'")
-                .bind(scope)
-                .bind(partner)
-                .bind(*cid)
-                .execute(&mut *tx)
-                .await?;
+        for (statement, keys) in [
+            (
+                "UPDATE idempotency_keys SET state = 'DONE' WHERE scope = $1 AND partner_id = $2 AND correlation_id IN",
+                done,
+            ),
+            (
+                "DELETE FROM idempotency_keys WHERE state = 'IN_FLIGHT' AND scope = $1 AND partner_id = $2 AND correlation_id IN",
+                failed,
+            ),
+        ] {
+            for chunk in keys.chunks(CHUNK) {
+                let sql = format!(
+                    "{statement} ({})",
+                    (0..chunk.len())
+                        .map(|i| format!("${}", 3 + i))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(scope).bind(partner);
+                for cid in chunk {
+                    query = query.bind(*cid);
+                }
+                query.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

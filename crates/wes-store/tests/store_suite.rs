@@ -254,6 +254,20 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
         .await
         .unwrap();
     assert_eq!(claims, vec![Claim::Fresh, Claim::Fresh]);
+    // A key repeated inside one request: the first claims it, the repeat is in flight.
+    assert_eq!(
+        store
+            .claim_keys(
+                "movement",
+                "p3",
+                "hub-a",
+                &[key("d", "h4"), key("d", "h4")],
+                now
+            )
+            .await
+            .unwrap(),
+        vec![Claim::Fresh, Claim::InFlight]
+    );
     // Still in flight: a second request with the same key gets 409; another partner's key is its own.
     assert_eq!(
         store
