@@ -607,7 +607,7 @@ async fn schema_files_are_checked_backward_transitive() {
     );
     assert_eq!(
         stdout.matches("(BACKWARD_TRANSITIVE): compatible").count(),
-        6,
+        8,
         "{stdout}"
     );
 
@@ -647,7 +647,7 @@ async fn schema_files_are_checked_backward_transitive() {
     );
 
     let plan = hub.cli().args(["topics", "plan"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&plan.stdout).contains("topics match topics.yaml (6 topics)"));
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("topics match topics.yaml (8 topics)"));
 }
 
 /// Master data through the CLI import and the admin API; validation sees it as soon as it returns.

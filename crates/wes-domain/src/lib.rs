@@ -2,6 +2,7 @@
 //! releases, the ledger effect of a movement and the idempotency decision. Adapters (Kafka, SQL,
 //! HTTP) call into this crate; it never calls out.
 
+pub mod capacity;
 pub mod fields;
 pub mod idempotency;
 pub mod ids;
@@ -9,6 +10,7 @@ pub mod masterdata;
 pub mod movement;
 pub mod rejection;
 pub mod release;
+pub mod work_status;
 
 pub use ids::*;
 pub use rejection::{Rejection, RejectionKind};

@@ -33,6 +33,14 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         "schemas/partner_upserted.avsc",
         include_str!("../../../schemas/partner_upserted.avsc"),
     ),
+    (
+        "schemas/work_status_recorded.avsc",
+        include_str!("../../../schemas/work_status_recorded.avsc"),
+    ),
+    (
+        "schemas/capacity_reported.avsc",
+        include_str!("../../../schemas/capacity_reported.avsc"),
+    ),
 ];
 
 /// Topic names the code refers to. They must be declared in the catalog (checked by a test).
@@ -42,6 +50,8 @@ pub mod topics {
     pub const LOCATIONS: &str = "wes.masterdata.locations.v1";
     pub const PARTNERS: &str = "wes.masterdata.partners.v1";
     pub const MOVEMENTS: &str = "wes.realtime.movements.v1";
+    pub const WORK_STATUS: &str = "wes.realtime.work-status.v1";
+    pub const CAPACITY: &str = "wes.realtime.capacity.v1";
     pub const DISPATCH: &str = "wms-wes.dispatch.events.v1";
 }
 
@@ -144,6 +154,8 @@ mod tests {
             topics::LOCATIONS,
             topics::PARTNERS,
             topics::MOVEMENTS,
+            topics::WORK_STATUS,
+            topics::CAPACITY,
             topics::DISPATCH,
         ] {
             let spec = catalog

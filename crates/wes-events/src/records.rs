@@ -5,9 +5,11 @@ use crate::catalog::topics;
 use apache_avro::types::Value as AvroValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use wes_domain::capacity::CapacitySnapshot;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
 use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
+use wes_domain::work_status::{TaskStatus, WorkStatus};
 use wes_domain::*;
 
 fn invalid(field: &'static str, value: &str) -> EventsError {
@@ -453,10 +455,124 @@ impl PartnerUpserted {
     }
 }
 
+/// `io.wes.v1.WorkStatusRecorded` on `wes.realtime.work-status.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkStatusRecorded {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub payload_sha256: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub task_id: String,
+    pub document_ref: DocumentRefRecord,
+    pub status: String,
+    pub worker_id: Option<String>,
+    pub robot_id: Option<String>,
+    pub occurred_at: i64,
+    pub reason: Option<String>,
+}
+
+impl WorkStatusRecorded {
+    pub fn from_domain(
+        w: &WorkStatus,
+        partner: &PartnerId,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let event_id = wes_domain::idempotency::event_id(
+            "work-status",
+            partner.as_str(),
+            w.correlation_id.as_str(),
+        );
+        Self {
+            event_id: event_id.to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: partner.to_string(),
+            correlation_id: w.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: w.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
+            task_id: w.task_id.clone(),
+            document_ref: DocumentRefRecord::from_domain(&w.document_ref),
+            status: w.status.as_str().into(),
+            worker_id: w.worker_id.clone(),
+            robot_id: w.robot_id.clone(),
+            occurred_at: w.occurred_at.0,
+            reason: w.reason.clone(),
+        }
+    }
+
+    pub fn task_status(&self) -> Result<TaskStatus, EventsError> {
+        TaskStatus::parse(&self.status).ok_or_else(|| invalid("status", &self.status))
+    }
+}
+
+/// `io.wes.v1.CapacityReported` on `wes.realtime.capacity.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReported {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub payload_sha256: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub occurred_at: i64,
+    pub active_workers: i64,
+    pub idle_robots: i64,
+    pub conveyor_utilization: f64,
+    pub wip_per_zone: BTreeMap<String, i64>,
+}
+
+impl CapacityReported {
+    pub fn from_domain(
+        c: &CapacitySnapshot,
+        partner: &PartnerId,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let event_id = wes_domain::idempotency::event_id(
+            "capacity",
+            partner.as_str(),
+            c.correlation_id.as_str(),
+        );
+        Self {
+            event_id: event_id.to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: partner.to_string(),
+            correlation_id: c.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: c.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&c.warehouse_id).to_string(),
+            occurred_at: c.occurred_at.0,
+            active_workers: c.active_workers,
+            idle_robots: c.idle_robots,
+            conveyor_utilization: c.conveyor_utilization,
+            wip_per_zone: c.wip_per_zone.clone(),
+        }
+    }
+
+    pub fn to_domain(&self) -> CapacitySnapshot {
+        CapacitySnapshot {
+            correlation_id: CorrelationId::from_trusted(&self.correlation_id),
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            occurred_at: UtcMillis(self.occurred_at),
+            active_workers: self.active_workers,
+            idle_robots: self.idle_robots,
+            conveyor_utilization: self.conveyor_utilization,
+            wip_per_zone: self.wip_per_zone.clone(),
+        }
+    }
+}
+
 /// Any record the hub reads back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Movement(MovementRecorded),
+    WorkStatus(WorkStatusRecorded),
+    Capacity(CapacityReported),
     Dispatch(DispatchEvent),
     Warehouse(WarehouseUpserted),
     Sku(SkuUpserted),
@@ -470,6 +586,8 @@ impl Event {
         let v = value;
         Ok(match record_fullname {
             "io.wes.v1.MovementRecorded" => Event::Movement(apache_avro::from_value(v)?),
+            "io.wes.v1.WorkStatusRecorded" => Event::WorkStatus(apache_avro::from_value(v)?),
+            "io.wes.v1.CapacityReported" => Event::Capacity(apache_avro::from_value(v)?),
             "io.wes.v1.DispatchEvent" => Event::Dispatch(apache_avro::from_value(v)?),
             "io.wes.v1.WarehouseUpserted" => Event::Warehouse(apache_avro::from_value(v)?),
             "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
@@ -482,6 +600,8 @@ impl Event {
     pub fn event_id(&self) -> &str {
         match self {
             Event::Movement(e) => &e.event_id,
+            Event::WorkStatus(e) => &e.event_id,
+            Event::Capacity(e) => &e.event_id,
             Event::Dispatch(e) => &e.event_id,
             Event::Warehouse(e) => &e.event_id,
             Event::Sku(e) => &e.event_id,
@@ -499,6 +619,18 @@ pub trait Routed: Serialize {
 
 impl Routed for MovementRecorded {
     const TOPIC: &'static str = topics::MOVEMENTS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for WorkStatusRecorded {
+    const TOPIC: &'static str = topics::WORK_STATUS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for CapacityReported {
+    const TOPIC: &'static str = topics::CAPACITY;
     fn key(&self) -> String {
         self.warehouse_frn.clone()
     }
@@ -648,6 +780,40 @@ mod tests {
             api_key_sha256: ["00ff".to_string()].into(),
         };
         round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
+        let work = WorkStatus {
+            correlation_id: CorrelationId::parse("ws-1").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+            task_id: "T-1".into(),
+            document_ref: DocumentRef {
+                doc_type: DocumentType::Shipper,
+                id: "SH-1".into(),
+                line_no: None,
+            },
+            status: TaskStatus::InProgress,
+            worker_id: Some("w-7".into()),
+            robot_id: None,
+            occurred_at: UtcMillis(3),
+            reason: None,
+        };
+        round_trip(&WorkStatusRecorded::from_domain(
+            &work,
+            &partner.partner_id,
+            "h".into(),
+            UtcMillis(4),
+        ));
+        let capacity = CapacitySnapshot {
+            correlation_id: CorrelationId::parse("cap-1").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+            occurred_at: UtcMillis(5),
+            active_workers: 12,
+            idle_robots: 3,
+            conveyor_utilization: 0.75,
+            wip_per_zone: [("A".to_string(), 40)].into(),
+        };
+        let record =
+            CapacityReported::from_domain(&capacity, &partner.partner_id, "h".into(), UtcMillis(6));
+        round_trip(&record);
+        assert_eq!(record.to_domain(), capacity);
         round_trip(&WarehouseUpserted::from_domain(
             md.warehouses.values().next().unwrap(),
             UtcMillis(1),

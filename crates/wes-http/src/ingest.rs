@@ -200,12 +200,8 @@ pub async fn ingest<T: Routed>(
         };
         results[*index] = Some(result);
     }
-    let deliveries = futures::future::join_all(
-        sends
-            .iter()
-            .map(|(_, _, record)| state.producer.send(*record)),
-    )
-    .await;
+    let records: Vec<&T> = sends.iter().map(|(_, _, record)| *record).collect();
+    let deliveries = state.producer.send_all(&records).await;
     let mut done = vec![];
     let mut failed = vec![];
     for ((index, cid, _), delivery) in sends.iter().zip(deliveries) {

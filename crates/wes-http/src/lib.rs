@@ -62,6 +62,17 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/wes/v1/realtime/movements", post(realtime::movements))
+        .route("/wes/v1/realtime/work-status", post(realtime::work_status))
+        .route("/wes/v1/realtime/capacity", post(realtime::capacity))
+        .route(
+            "/planner/v1/documents/{doc_type}/{doc_id}/tasks",
+            get(planner::tasks_of_document),
+        )
+        .route(
+            "/planner/v1/warehouses/{warehouse_id}/tasks/{task_id}",
+            get(planner::task),
+        )
+        .route("/planner/v1/capacity/trends", get(planner::capacity_trends))
         .route(
             "/planner/v1/releases",
             post(planner::post_releases).get(planner::get_releases),

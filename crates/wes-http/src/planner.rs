@@ -238,3 +238,98 @@ pub async fn rebuild(
         .map_err(projector_error)?;
     Ok(Json(json!(report)))
 }
+
+#[derive(Deserialize)]
+pub struct DocumentTasksQuery {
+    warehouse_id: Option<String>,
+}
+
+/// `GET /planner/v1/documents/{type}/{id}/tasks`: current state of every task of a document.
+pub async fn tasks_of_document(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((doc_type, doc_id)): Path<(String, String)>,
+    Query(q): Query<DocumentTasksQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers)?;
+    let tasks = state
+        .store
+        .tasks_of_document(&doc_type, &doc_id, q.warehouse_id.as_deref())
+        .await?;
+    Ok(Json(
+        json!({"document_ref": {"type": doc_type, "id": doc_id}, "tasks": tasks}),
+    ))
+}
+
+/// `GET /planner/v1/warehouses/{warehouse}/tasks/{task}`: one task and its full history.
+pub async fn task(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((warehouse_id, task_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers)?;
+    let (current, history) = state
+        .store
+        .task(&warehouse_id, &task_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no task {task_id} in warehouse {warehouse_id}"))
+        })?;
+    Ok(Json(json!({"task": current, "history": history})))
+}
+
+#[derive(Deserialize)]
+pub struct TrendQuery {
+    warehouse_id: String,
+    from: String,
+    to: String,
+    #[serde(default = "default_bucket")]
+    bucket: String,
+}
+
+fn default_bucket() -> String {
+    "5m".into()
+}
+
+/// Most buckets one trend request may ask for.
+const MAX_BUCKETS: i64 = 10_000;
+/// Most snapshots one trend request reads.
+const MAX_SNAPSHOTS: i64 = 200_000;
+
+/// `GET /planner/v1/capacity/trends?warehouse_id&from&to&bucket`: time-bucketed capacity series.
+pub async fn capacity_trends(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<TrendQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers)?;
+    let time = |field: &str, text: &str| {
+        wes_domain::UtcMillis::parse_rfc3339(text).ok_or_else(|| {
+            ApiError::bad_request(format!("`{field}` must be an RFC 3339 timestamp"))
+                .with_field(&format!("/{field}"))
+        })
+    };
+    let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
+    if to <= from {
+        return Err(ApiError::bad_request("`to` must be after `from`").with_field("/to"));
+    }
+    let width = wes_domain::capacity::parse_bucket(&q.bucket).ok_or_else(|| {
+        ApiError::bad_request("`bucket` is a width like 30s, 5m, 1h or 1d").with_field("/bucket")
+    })?;
+    if (to.0 - from.0) / width > MAX_BUCKETS {
+        return Err(ApiError::bad_request(format!(
+            "more than {MAX_BUCKETS} buckets: widen `bucket` or narrow the range"
+        ))
+        .with_field("/bucket"));
+    }
+    let snapshots = state
+        .store
+        .capacity_snapshots(&q.warehouse_id, from, to, MAX_SNAPSHOTS)
+        .await?;
+    let truncated = snapshots.len() as i64 == MAX_SNAPSHOTS;
+    let buckets = wes_domain::capacity::trend(&snapshots, width);
+    Ok(Json(
+        json!({"warehouse_id": q.warehouse_id, "bucket": q.bucket, "from": from.to_rfc3339(), "to": to.to_rfc3339(),
+                   "truncated": truncated, "buckets": buckets}),
+    ))
+}

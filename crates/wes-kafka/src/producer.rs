@@ -49,6 +49,26 @@ impl EventProducer {
         self.send_raw(T::TOPIC, &key, &payload).await
     }
 
+    /// Appends several records, enqueued in the given order (so records with one key keep their
+    /// order in the partition), and waits for every acknowledgement. One result per record.
+    pub async fn send_all<T: Routed>(&self, records: &[&T]) -> Vec<Result<Delivery, KafkaError>> {
+        let mut encoded = Vec::with_capacity(records.len());
+        for record in records {
+            encoded.push(
+                self.codec
+                    .encode(*record)
+                    .await
+                    .map(|payload| (record.key(), payload)),
+            );
+        }
+        // join_all polls in order, and the first poll of each send enqueues it.
+        futures::future::join_all(encoded.into_iter().map(|e| async move {
+            let (key, payload) = e?;
+            self.send_raw(T::TOPIC, &key, &payload).await
+        }))
+        .await
+    }
+
     /// Appends already-encoded bytes (also used by the benchmark's raw produce baseline).
     pub async fn send_raw(
         &self,

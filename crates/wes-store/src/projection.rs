@@ -20,6 +20,10 @@ pub enum ProjectionKind {
     Ledger,
     /// Every dispatched release and cancellation, for look-ups and CANCELLED validation.
     Dispatch,
+    /// Task lifecycle: current status per task and the full history, flagged steps included.
+    Tasks,
+    /// Capacity snapshots for trend charts. Reads no inventory, writes no inventory.
+    Capacity,
 }
 
 /// Physical table names: live, or the shadow set a rebuild fills.
@@ -118,6 +122,48 @@ const DISPATCH_TABLES: &[TableDef] = &[TableDef {
               PRIMARY KEY (planner_id, correlation_id)",
 }];
 
+const TASK_TABLES: &[TableDef] = &[
+    TableDef {
+        name: "task_current",
+        columns: "warehouse_id TEXT NOT NULL, task_id TEXT NOT NULL, document_type TEXT NOT NULL, document_id TEXT NOT NULL,
+                  document_line_no BIGINT, status TEXT NOT NULL, occurred_at BIGINT NOT NULL, worker_id TEXT, robot_id TEXT,
+                  flagged BIGINT NOT NULL, last_event_id TEXT NOT NULL, PRIMARY KEY (warehouse_id, task_id)",
+    },
+    TableDef {
+        name: "task_history",
+        columns: "event_id TEXT PRIMARY KEY, warehouse_id TEXT NOT NULL, task_id TEXT NOT NULL, status TEXT NOT NULL,
+                  occurred_at BIGINT NOT NULL, recorded_at BIGINT NOT NULL, transition TEXT NOT NULL, partner_id TEXT NOT NULL,
+                  correlation_id TEXT NOT NULL, worker_id TEXT, robot_id TEXT, reason TEXT,
+                  kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL",
+    },
+];
+
+const TASK_INDEXES: &[IndexDef] = &[
+    IndexDef {
+        name: "ix_task_current_document",
+        table: "task_current",
+        columns: "document_type, document_id, warehouse_id",
+    },
+    IndexDef {
+        name: "ix_task_history_task",
+        table: "task_history",
+        columns: "warehouse_id, task_id, occurred_at",
+    },
+];
+
+const CAPACITY_TABLES: &[TableDef] = &[TableDef {
+    name: "capacity_snapshots",
+    columns: "event_id TEXT PRIMARY KEY, warehouse_id TEXT NOT NULL, occurred_at BIGINT NOT NULL, active_workers BIGINT NOT NULL,
+              idle_robots BIGINT NOT NULL, conveyor_utilization DOUBLE PRECISION NOT NULL, wip_per_zone TEXT NOT NULL,
+              partner_id TEXT NOT NULL, correlation_id TEXT NOT NULL, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL",
+}];
+
+const CAPACITY_INDEXES: &[IndexDef] = &[IndexDef {
+    name: "ix_capacity_snapshots_time",
+    table: "capacity_snapshots",
+    columns: "warehouse_id, occurred_at",
+}];
+
 const DISPATCH_INDEXES: &[IndexDef] = &[IndexDef {
     name: "ix_dispatch_releases_document",
     table: "dispatch_releases",
@@ -149,10 +195,12 @@ pub struct Position {
 }
 
 impl ProjectionKind {
-    pub const ALL: [ProjectionKind; 3] = [
+    pub const ALL: [ProjectionKind; 5] = [
         ProjectionKind::MasterData,
         ProjectionKind::Ledger,
         ProjectionKind::Dispatch,
+        ProjectionKind::Tasks,
+        ProjectionKind::Capacity,
     ];
 
     pub fn name(self) -> &'static str {
@@ -160,6 +208,8 @@ impl ProjectionKind {
             ProjectionKind::MasterData => "masterdata",
             ProjectionKind::Ledger => "ledger",
             ProjectionKind::Dispatch => "dispatch",
+            ProjectionKind::Tasks => "tasks",
+            ProjectionKind::Capacity => "capacity",
         }
     }
 
@@ -177,6 +227,8 @@ impl ProjectionKind {
             ],
             ProjectionKind::Ledger => &[topics::MOVEMENTS],
             ProjectionKind::Dispatch => &[topics::DISPATCH],
+            ProjectionKind::Tasks => &[topics::WORK_STATUS],
+            ProjectionKind::Capacity => &[topics::CAPACITY],
         }
     }
 
@@ -185,6 +237,8 @@ impl ProjectionKind {
             ProjectionKind::MasterData => MASTERDATA_TABLES,
             ProjectionKind::Ledger => LEDGER_TABLES,
             ProjectionKind::Dispatch => DISPATCH_TABLES,
+            ProjectionKind::Tasks => TASK_TABLES,
+            ProjectionKind::Capacity => CAPACITY_TABLES,
         }
     }
 
@@ -193,6 +247,8 @@ impl ProjectionKind {
             ProjectionKind::MasterData => &[],
             ProjectionKind::Ledger => LEDGER_INDEXES,
             ProjectionKind::Dispatch => DISPATCH_INDEXES,
+            ProjectionKind::Tasks => TASK_INDEXES,
+            ProjectionKind::Capacity => CAPACITY_INDEXES,
         }
     }
 
@@ -326,7 +382,116 @@ async fn apply_event(
                     .await?;
             }
         }
+        (ProjectionKind::Tasks, Event::WorkStatus(e)) => {
+            return apply_work_status(conn, t, r, e).await;
+        }
+        (ProjectionKind::Capacity, Event::Capacity(e)) => {
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO {} (event_id, warehouse_id, occurred_at, active_workers, idle_robots, conveyor_utilization, wip_per_zone,
+                 partner_id, correlation_id, kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (event_id) DO NOTHING",
+                t.n("capacity_snapshots")
+            ))
+            .bind(&e.event_id)
+            .bind(&e.warehouse_id)
+            .bind(e.occurred_at)
+            .bind(e.active_workers)
+            .bind(e.idle_robots)
+            .bind(e.conveyor_utilization)
+            .bind(serde_json::to_string(&e.wip_per_zone).expect("a map of counts serializes"))
+            .bind(&e.partner_id)
+            .bind(&e.correlation_id)
+            .bind(r.partition as i64)
+            .bind(r.offset)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            return Ok(inserted == 1);
+        }
         _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// One work-status event: history always (once per event id), the current state only when the
+/// lifecycle rule (`wes_domain::work_status::evolve`) applies it; flagged steps are counted.
+async fn apply_work_status(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    r: &Record<'_>,
+    e: &wes_events::WorkStatusRecorded,
+) -> Result<bool, StoreError> {
+    use wes_domain::work_status::{TaskState, TaskStatus, Transition, evolve};
+    let current_table = t.n("task_current");
+    let current = sqlx::query(&format!(
+        "SELECT status, occurred_at FROM {current_table} WHERE warehouse_id = $1 AND task_id = $2"
+    ))
+    .bind(&e.warehouse_id)
+    .bind(&e.task_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| -> Result<TaskState, StoreError> {
+        let status: String = row.try_get("status")?;
+        Ok(TaskState {
+            status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Assigned),
+            occurred_at: wes_domain::UtcMillis(row.try_get("occurred_at")?),
+        })
+    })
+    .transpose()?;
+    let status = e.task_status()?;
+    let transition = evolve(current, status, wes_domain::UtcMillis(e.occurred_at));
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO {} (event_id, warehouse_id, task_id, status, occurred_at, recorded_at, transition, partner_id, correlation_id,
+         worker_id, robot_id, reason, kafka_partition, kafka_offset) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (event_id) DO NOTHING",
+        t.n("task_history")
+    ))
+    .bind(&e.event_id)
+    .bind(&e.warehouse_id)
+    .bind(&e.task_id)
+    .bind(&e.status)
+    .bind(e.occurred_at)
+    .bind(e.recorded_at)
+    .bind(transition.as_str())
+    .bind(&e.partner_id)
+    .bind(&e.correlation_id)
+    .bind(e.worker_id.as_deref())
+    .bind(e.robot_id.as_deref())
+    .bind(e.reason.as_deref())
+    .bind(r.partition as i64)
+    .bind(r.offset)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    if transition == Transition::Applied {
+        sqlx::query(&format!(
+            "INSERT INTO {current_table} (warehouse_id, task_id, document_type, document_id, document_line_no, status, occurred_at,
+             worker_id, robot_id, flagged, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)
+             ON CONFLICT (warehouse_id, task_id) DO UPDATE SET status = excluded.status, occurred_at = excluded.occurred_at,
+             worker_id = COALESCE(excluded.worker_id, {current_table}.worker_id), robot_id = COALESCE(excluded.robot_id, {current_table}.robot_id),
+             last_event_id = excluded.last_event_id"
+        ))
+        .bind(&e.warehouse_id)
+        .bind(&e.task_id)
+        .bind(&e.document_ref.doc_type)
+        .bind(&e.document_ref.id)
+        .bind(e.document_ref.line_no)
+        .bind(&e.status)
+        .bind(e.occurred_at)
+        .bind(e.worker_id.as_deref())
+        .bind(e.robot_id.as_deref())
+        .bind(&e.event_id)
+        .execute(&mut *conn)
+        .await?;
+    } else if transition.flagged() {
+        sqlx::query(&format!("UPDATE {current_table} SET flagged = flagged + 1 WHERE warehouse_id = $1 AND task_id = $2"))
+            .bind(&e.warehouse_id)
+            .bind(&e.task_id)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(true)
 }
@@ -654,5 +819,26 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Architecture invariant 6: capacity (and work-status) never reach inventory or accounting. The
+    /// ledger consumes the movements topic and nothing else.
+    #[test]
+    fn only_movements_reach_the_ledger() {
+        assert_eq!(ProjectionKind::Ledger.topics(), &[topics::MOVEMENTS]);
+        for kind in ProjectionKind::ALL
+            .into_iter()
+            .filter(|k| *k != ProjectionKind::Ledger)
+        {
+            assert!(
+                kind.table_names().iter().all(|t| !t.starts_with("ledger_")),
+                "{kind:?} writes ledger tables"
+            );
+        }
     }
 }

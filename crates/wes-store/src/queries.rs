@@ -327,3 +327,149 @@ impl Store {
         .is_some())
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskRow {
+    pub warehouse_id: String,
+    pub task_id: String,
+    pub document_ref: serde_json::Value,
+    pub status: String,
+    pub occurred_at: String,
+    pub worker_id: Option<String>,
+    pub robot_id: Option<String>,
+    /// How many of the task's events were illegal steps or came after it ended.
+    pub flagged: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskHistoryRow {
+    pub event_id: String,
+    pub status: String,
+    pub occurred_at: String,
+    pub recorded_at: String,
+    /// APPLIED, STALE, ILLEGAL or AFTER_TERMINAL.
+    pub transition: String,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub worker_id: Option<String>,
+    pub robot_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+fn task_row(r: &AnyRow) -> Result<TaskRow, sqlx::Error> {
+    Ok(TaskRow {
+        warehouse_id: r.try_get("warehouse_id")?,
+        task_id: r.try_get("task_id")?,
+        document_ref: serde_json::json!({
+            "type": r.try_get::<String, _>("document_type")?, "id": r.try_get::<String, _>("document_id")?,
+            "line_no": r.try_get::<Option<i64>, _>("document_line_no")?
+        }),
+        status: r.try_get("status")?,
+        occurred_at: UtcMillis(r.try_get("occurred_at")?).to_rfc3339(),
+        worker_id: r.try_get("worker_id")?,
+        robot_id: r.try_get("robot_id")?,
+        flagged: r.try_get("flagged")?,
+    })
+}
+
+impl Store {
+    /// Current state of every task of a document.
+    pub async fn tasks_of_document(
+        &self,
+        doc_type: &str,
+        doc_id: &str,
+        warehouse: Option<&str>,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let mut f = Filter::new();
+        f.eq("document_type", Some(doc_type))
+            .eq("document_id", Some(doc_id))
+            .eq("warehouse_id", warehouse);
+        let rows = f
+            .fetch(
+                self,
+                &format!(
+                    "SELECT * FROM task_current{} ORDER BY warehouse_id, task_id",
+                    f.sql()
+                ),
+            )
+            .await?;
+        Ok(rows.iter().map(task_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One task's current state and its whole history in `occurred_at` order.
+    pub async fn task(
+        &self,
+        warehouse: &str,
+        task_id: &str,
+    ) -> Result<Option<(TaskRow, Vec<TaskHistoryRow>)>, StoreError> {
+        let Some(current) =
+            sqlx::query("SELECT * FROM task_current WHERE warehouse_id = $1 AND task_id = $2")
+                .bind(warehouse)
+                .bind(task_id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let history = sqlx::query("SELECT * FROM task_history WHERE warehouse_id = $1 AND task_id = $2 ORDER BY occurred_at, kafka_partition, kafka_offset")
+            .bind(warehouse)
+            .bind(task_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(TaskHistoryRow {
+                    event_id: r.try_get("event_id")?,
+                    status: r.try_get("status")?,
+                    occurred_at: UtcMillis(r.try_get("occurred_at")?).to_rfc3339(),
+                    recorded_at: UtcMillis(r.try_get("recorded_at")?).to_rfc3339(),
+                    transition: r.try_get("transition")?,
+                    partner_id: r.try_get("partner_id")?,
+                    correlation_id: r.try_get("correlation_id")?,
+                    worker_id: r.try_get("worker_id")?,
+                    robot_id: r.try_get("robot_id")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some((task_row(&current)?, history)))
+    }
+
+    /// Capacity snapshots of a warehouse with `from <= occurred_at < to`, oldest first.
+    pub async fn capacity_snapshots(
+        &self,
+        warehouse: &str,
+        from: UtcMillis,
+        to: UtcMillis,
+        limit: i64,
+    ) -> Result<Vec<wes_domain::capacity::CapacitySnapshot>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM capacity_snapshots WHERE warehouse_id = $1 AND occurred_at >= $2 AND occurred_at < $3
+             ORDER BY occurred_at, event_id LIMIT {limit}"
+        ))
+        .bind(warehouse)
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(wes_domain::capacity::CapacitySnapshot {
+                    correlation_id: CorrelationId::from_trusted(
+                        r.try_get::<String, _>("correlation_id")?,
+                    ),
+                    warehouse_id: WarehouseId::from_trusted(
+                        r.try_get::<String, _>("warehouse_id")?,
+                    ),
+                    occurred_at: UtcMillis(r.try_get("occurred_at")?),
+                    active_workers: r.try_get("active_workers")?,
+                    idle_robots: r.try_get("idle_robots")?,
+                    conveyor_utilization: r.try_get("conveyor_utilization")?,
+                    wip_per_zone: serde_json::from_str(&r.try_get::<String, _>("wip_per_zone")?)
+                        .unwrap_or_default(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+}

@@ -1,0 +1,263 @@
+//! Work-status (contract §3): task lifecycle transitions. No ledger effect. The lifecycle rules are
+//! pure: `evolve` decides what a status event does to a task's current state.
+
+use crate::UtcMillis;
+use crate::fields::Fields;
+use crate::ids::*;
+use crate::masterdata::MasterData;
+use crate::movement::DocumentRef;
+use crate::rejection::Rejection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskStatus {
+    Assigned,
+    InProgress,
+    Paused,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 6] = [
+        TaskStatus::Assigned,
+        TaskStatus::InProgress,
+        TaskStatus::Paused,
+        TaskStatus::Completed,
+        TaskStatus::Cancelled,
+        TaskStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Assigned => "ASSIGNED",
+            TaskStatus::InProgress => "IN_PROGRESS",
+            TaskStatus::Paused => "PAUSED",
+            TaskStatus::Completed => "COMPLETED",
+            TaskStatus::Cancelled => "CANCELLED",
+            TaskStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Completed | TaskStatus::Cancelled | TaskStatus::Failed
+        )
+    }
+
+    /// Whether `self -> next` is a legal lifecycle step.
+    pub fn may_become(self, next: TaskStatus) -> bool {
+        use TaskStatus::*;
+        match self {
+            Assigned => matches!(next, Assigned | InProgress | Cancelled | Failed),
+            InProgress => matches!(next, Paused | Completed | Cancelled | Failed),
+            Paused => matches!(next, InProgress | Cancelled | Failed),
+            Completed | Cancelled | Failed => false,
+        }
+    }
+}
+
+/// A validated work-status record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkStatus {
+    pub correlation_id: CorrelationId,
+    pub warehouse_id: WarehouseId,
+    pub task_id: String,
+    pub document_ref: DocumentRef,
+    pub status: TaskStatus,
+    pub worker_id: Option<String>,
+    pub robot_id: Option<String>,
+    pub occurred_at: UtcMillis,
+    pub reason: Option<String>,
+}
+
+/// The current state of a task, as the lifecycle projection keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskState {
+    pub status: TaskStatus,
+    pub occurred_at: UtcMillis,
+}
+
+/// What one status event does to a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The task moves to the event's status.
+    Applied,
+    /// Older (by `occurred_at`) than the current status: kept in history, status unchanged.
+    Stale,
+    /// Not a legal step from the current status: kept in history and flagged, status unchanged.
+    Illegal,
+    /// The task already ended: kept in history and flagged, status unchanged.
+    AfterTerminal,
+}
+
+impl Transition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Applied => "APPLIED",
+            Transition::Stale => "STALE",
+            Transition::Illegal => "ILLEGAL",
+            Transition::AfterTerminal => "AFTER_TERMINAL",
+        }
+    }
+
+    pub fn flagged(self) -> bool {
+        matches!(self, Transition::Illegal | Transition::AfterTerminal)
+    }
+}
+
+/// The lifecycle rule: terminal states stay terminal; an older event never moves the status back;
+/// illegal steps are recorded, not applied. A task's first event may have any status.
+pub fn evolve(
+    current: Option<TaskState>,
+    status: TaskStatus,
+    occurred_at: UtcMillis,
+) -> Transition {
+    match current {
+        None => Transition::Applied,
+        Some(c) if c.status.is_terminal() => Transition::AfterTerminal,
+        Some(c) if occurred_at < c.occurred_at => Transition::Stale,
+        Some(c) if c.status.may_become(status) => Transition::Applied,
+        Some(_) => Transition::Illegal,
+    }
+}
+
+fn optional_text(f: &Fields, name: &str, max: usize) -> Result<Option<String>, Rejection> {
+    match f.opt_str(name)? {
+        Some(text) if text.chars().count() > max => Err(Rejection::malformed(
+            &format!("/{name}"),
+            format!("`{name}` is longer than {max} characters"),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+pub fn validate_work_status(item: &Value, md: &MasterData) -> Result<WorkStatus, Rejection> {
+    let f = Fields::of(item)?;
+    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
+    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
+    let task_id = f.req_id("task_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
+    let status = f.req_enum(
+        "status",
+        TaskStatus::parse,
+        "ASSIGNED, IN_PROGRESS, PAUSED, COMPLETED, CANCELLED, FAILED",
+    )?;
+    let occurred_text = f.req_str("occurred_at")?;
+    let occurred_at = UtcMillis::parse_rfc3339(occurred_text).ok_or_else(|| {
+        Rejection::malformed(
+            "/occurred_at",
+            format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"),
+        )
+    })?;
+    let document_ref = match f.raw("document_ref") {
+        None => {
+            return Err(Rejection::malformed(
+                "/document_ref",
+                "`document_ref` is required",
+            ));
+        }
+        Some(v) => DocumentRef::from_json("/document_ref", v)?,
+    };
+    let worker_id = f.opt_id("worker_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
+    let robot_id = f.opt_id("robot_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
+    let reason = optional_text(&f, "reason", 2000)?;
+    if !md.warehouses.contains_key(&warehouse_id) {
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {warehouse_id}"),
+        ));
+    }
+    Ok(WorkStatus {
+        correlation_id,
+        warehouse_id,
+        task_id,
+        document_ref,
+        status,
+        worker_id,
+        robot_id,
+        occurred_at,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskStatus::*;
+
+    fn at(status: TaskStatus, t: i64) -> Option<TaskState> {
+        Some(TaskState {
+            status,
+            occurred_at: UtcMillis(t),
+        })
+    }
+
+    #[test]
+    fn given_a_task_in_progress_when_it_completes_then_the_step_applies() {
+        assert_eq!(evolve(None, Assigned, UtcMillis(1)), Transition::Applied);
+        assert_eq!(
+            evolve(at(Assigned, 1), InProgress, UtcMillis(2)),
+            Transition::Applied
+        );
+        assert_eq!(
+            evolve(at(InProgress, 2), Paused, UtcMillis(3)),
+            Transition::Applied
+        );
+        assert_eq!(
+            evolve(at(Paused, 3), InProgress, UtcMillis(4)),
+            Transition::Applied
+        );
+        assert_eq!(
+            evolve(at(InProgress, 4), Completed, UtcMillis(5)),
+            Transition::Applied
+        );
+    }
+
+    #[test]
+    fn terminal_states_stay_terminal_and_old_events_do_not_move_status_back() {
+        for terminal in [Completed, Cancelled, Failed] {
+            for next in TaskStatus::ALL {
+                assert_eq!(
+                    evolve(at(terminal, 5), next, UtcMillis(9)),
+                    Transition::AfterTerminal
+                );
+            }
+        }
+        assert_eq!(
+            evolve(at(InProgress, 5), Assigned, UtcMillis(4)),
+            Transition::Stale
+        );
+        assert_eq!(
+            evolve(at(Assigned, 5), Completed, UtcMillis(6)),
+            Transition::Illegal
+        );
+        assert_eq!(
+            evolve(at(Paused, 5), Completed, UtcMillis(6)),
+            Transition::Illegal
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_sequence_of_events_leaves_a_terminal_state(events in proptest::collection::vec((0usize..6, 0i64..100), 1..40)) {
+            let mut state: Option<TaskState> = None;
+            for (i, t) in events {
+                let status = TaskStatus::ALL[i];
+                let was_terminal = state.is_some_and(|s| s.status.is_terminal());
+                if evolve(state, status, UtcMillis(t)) == Transition::Applied {
+                    proptest::prop_assert!(!was_terminal);
+                    proptest::prop_assert!(state.is_none_or(|s| UtcMillis(t) >= s.occurred_at));
+                    state = Some(TaskState { status, occurred_at: UtcMillis(t) });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Black-box tests of the work-status and capacity endpoints, on SQLite and PostgreSQL.
+
+use serde_json::{Value, json};
+use wes_tests::*;
+
+fn status(cid: &str, task: &str, status: &str, at: &str) -> Value {
+    json!({"correlation_id": cid, "warehouse_id": "WH-Tokyo-01", "task_id": task, "status": status,
+           "document_ref": {"type": "SHIPPER", "id": "SH-2026-000183", "line_no": 1},
+           "worker_id": "picker-7", "occurred_at": format!("2026-11-21T{at}:00Z")})
+}
+
+async fn task_lifecycle_keeps_history_and_never_leaves_a_terminal_state(db: Db) {
+    let hub = Hub::start(db).await;
+    let path = "/wes/v1/realtime/work-status";
+    // Arrival order differs from occurred_at order: the 06:01 event comes late.
+    let t1 = json!([
+        status("ws-1", "T-1", "ASSIGNED", "06:00"),
+        status("ws-2", "T-1", "IN_PROGRESS", "06:05"),
+        status("ws-3", "T-1", "ASSIGNED", "06:01"),
+        status("ws-4", "T-1", "COMPLETED", "06:10"),
+        status("ws-5", "T-1", "IN_PROGRESS", "06:20"),
+        status("ws-6", "T-2", "ASSIGNED", "06:00"),
+        status("ws-7", "T-2", "COMPLETED", "06:02"),
+    ]);
+    let (code, body) = hub.post(path, ACME_KEY, &t1).await;
+    assert_eq!(
+        (code, &body["summary"]),
+        (200, &json!({"accepted": 7, "replay": 0, "rejected": 0})),
+        "{body}"
+    );
+    let (code, body) = hub
+        .post(path, ACME_KEY, &status("ws-4", "T-1", "COMPLETED", "06:10"))
+        .await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("REPLAY")));
+    let mut no_doc = status("ws-8", "T-3", "ASSIGNED", "06:00");
+    no_doc.as_object_mut().unwrap().remove("document_ref");
+    assert_eq!(hub.post(path, ACME_KEY, &no_doc).await.0, 400);
+    assert_eq!(
+        hub.post(path, ACME_KEY, &status("ws-9", "T-3", "DONE", "06:00"))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        hub.post(
+            path,
+            ADMIN_KEY,
+            &status("ws-10", "T-3", "ASSIGNED", "06:00")
+        )
+        .await
+        .0,
+        403
+    );
+
+    hub.wait_caught_up().await;
+    let tasks = hub
+        .admin_get("/planner/v1/documents/SHIPPER/SH-2026-000183/tasks")
+        .await;
+    let tasks = tasks["tasks"].as_array().unwrap().clone();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        (
+            tasks[0]["task_id"].as_str(),
+            tasks[0]["status"].as_str(),
+            tasks[0]["flagged"].as_i64()
+        ),
+        (Some("T-1"), Some("COMPLETED"), Some(1))
+    );
+    assert_eq!(
+        (
+            tasks[1]["task_id"].as_str(),
+            tasks[1]["status"].as_str(),
+            tasks[1]["flagged"].as_i64()
+        ),
+        (Some("T-2"), Some("ASSIGNED"), Some(1))
+    );
+    let one = hub
+        .admin_get("/planner/v1/warehouses/WH-Tokyo-01/tasks/T-1")
+        .await;
+    let transitions: Vec<(&str, &str)> = one["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["status"].as_str().unwrap(),
+                h["transition"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        transitions,
+        vec![
+            ("ASSIGNED", "APPLIED"),
+            ("ASSIGNED", "STALE"),
+            ("IN_PROGRESS", "APPLIED"),
+            ("COMPLETED", "APPLIED"),
+            ("IN_PROGRESS", "AFTER_TERMINAL")
+        ]
+    );
+    assert_eq!(one["task"]["worker_id"], "picker-7");
+    // No ledger effect; rebuilding the projection gives the same tables.
+    let ledger = hub.admin_get("/planner/v1/ledger/movements").await;
+    assert_eq!(ledger["movements"].as_array().unwrap().len(), 0);
+    let (code, report) = hub
+        .post(
+            "/planner/v1/projections/tasks/rebuild",
+            ADMIN_KEY,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(code, 200, "{report}");
+    assert_eq!(
+        hub.admin_get("/planner/v1/warehouses/WH-Tokyo-01/tasks/T-1")
+            .await,
+        one
+    );
+    let missing = hub
+        .client
+        .get(format!(
+            "{}/planner/v1/warehouses/WH-Tokyo-01/tasks/T-9",
+            hub.http_url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+fn snapshot(cid: &str, at: &str, workers: i64, conveyor: f64, wip_a: i64) -> Value {
+    json!({"correlation_id": cid, "warehouse_id": "WH-Tokyo-01", "occurred_at": format!("2026-11-21T{at}Z"),
+           "active_workers": workers, "idle_robots": 2, "conveyor_utilization": conveyor, "wip_per_zone": {"A": wip_a, "B": 1}})
+}
+
+async fn capacity_feeds_trends_and_never_touches_inventory(db: Db) {
+    let hub = Hub::start(db).await;
+    assert_eq!(
+        hub.movements(&movement(
+            "cap-m1",
+            "RECEIVE",
+            "SKU-WIDGET-RED-LG",
+            40,
+            None,
+            Some("A.12.3.1")
+        ))
+        .await
+        .0,
+        200
+    );
+    hub.wait_caught_up().await;
+    let ledger_position = |status: &Value| {
+        status["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "ledger")
+            .unwrap()["partitions"]
+            .clone()
+    };
+    let before = (
+        hub.admin_get("/planner/v1/ledger/balances?limit=10000")
+            .await,
+        hub.admin_get("/planner/v1/ledger/movements?limit=10000")
+            .await,
+        ledger_position(&hub.admin_get("/planner/v1/projections").await),
+    );
+
+    let batch = json!([
+        snapshot("cap-1", "06:00:00", 10, 0.5, 4),
+        snapshot("cap-2", "06:02:00", 20, 0.7, 8),
+        snapshot("cap-3", "06:07:30", 5, 0.1, 2),
+    ]);
+    let (code, body) = hub
+        .post("/wes/v1/realtime/capacity", ACME_KEY, &batch)
+        .await;
+    assert_eq!(
+        (code, &body["summary"]["accepted"]),
+        (200, &json!(3)),
+        "{body}"
+    );
+    assert_eq!(
+        hub.post(
+            "/wes/v1/realtime/capacity",
+            ACME_KEY,
+            &snapshot("cap-4", "06:00:00", 1, 1.5, 0)
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        hub.post(
+            "/wes/v1/realtime/capacity",
+            ACME_KEY,
+            &snapshot("cap-5", "06:00:00", -1, 0.2, 0)
+        )
+        .await
+        .0,
+        422
+    );
+    hub.wait_caught_up().await;
+
+    let after = (
+        hub.admin_get("/planner/v1/ledger/balances?limit=10000")
+            .await,
+        hub.admin_get("/planner/v1/ledger/movements?limit=10000")
+            .await,
+        ledger_position(&hub.admin_get("/planner/v1/projections").await),
+    );
+    assert_eq!(
+        after, before,
+        "capacity changed no balance, no movement and not even the ledger's offsets"
+    );
+
+    let trends = hub
+        .admin_get("/planner/v1/capacity/trends?warehouse_id=WH-Tokyo-01&from=2026-11-21T06:00:00Z&to=2026-11-21T07:00:00Z&bucket=5m")
+        .await;
+    let buckets = trends["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 2, "{trends}");
+    assert_eq!(buckets[0]["start"], "2026-11-21T06:00:00.000Z");
+    assert_eq!(
+        (
+            buckets[0]["samples"].as_u64(),
+            buckets[0]["active_workers_avg"].as_f64(),
+            buckets[0]["active_workers_max"].as_i64()
+        ),
+        (Some(2), Some(15.0), Some(20))
+    );
+    assert_eq!(buckets[0]["wip_per_zone_avg"]["A"], 6.0);
+    assert!((buckets[0]["conveyor_utilization_avg"].as_f64().unwrap() - 0.6).abs() < 1e-9);
+    assert_eq!(buckets[1]["start"], "2026-11-21T06:05:00.000Z");
+    let bad = hub
+        .client
+        .get(format!("{}/planner/v1/capacity/trends?warehouse_id=WH-Tokyo-01&from=2026-11-21T06:00:00Z&to=2026-11-21T07:00:00Z&bucket=5x", hub.http_url))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+}
+
+macro_rules! on_sqlite_and_postgres {
+    ($($test:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Postgres).await })*
+        }
+    };
+}
+
+on_sqlite_and_postgres!(
+    task_lifecycle_keeps_history_and_never_leaves_a_terminal_state,
+    capacity_feeds_trends_and_never_touches_inventory
+);
