@@ -240,6 +240,68 @@ async fn capacity_feeds_trends_and_never_touches_inventory(db: Db) {
     assert_eq!(bad.status().as_u16(), 400);
 }
 
+/// Per-partner limits answer 429 with Retry-After and a problem; other partners are not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partner_over_its_rate_limit_gets_429_with_retry_after() {
+    let hub = Hub::start_with(
+        Db::Sqlite,
+        &[
+            ("WES_RATE_LIMIT_PER_SEC", "0.2"),
+            ("WES_RATE_LIMIT_BURST", "2"),
+        ],
+    )
+    .await;
+    let path = "/wes/v1/realtime/capacity";
+    for n in 0..2 {
+        assert_eq!(
+            hub.post(
+                path,
+                ACME_KEY,
+                &snapshot(&format!("rl-{n}"), "06:00:00", 1, 0.1, 0)
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let response = hub
+        .client
+        .post(format!("{}{path}", hub.http_url))
+        .bearer_auth(ACME_KEY)
+        .json(&snapshot("rl-2", "06:00:00", 1, 0.1, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:wes:problem#rate-limited");
+    let mut osaka = snapshot("rl-beta", "06:00:00", 1, 0.1, 0);
+    osaka["warehouse_id"] = "WH-Osaka-02".into();
+    assert_eq!(
+        hub.post(path, BETA_KEY, &osaka).await.0,
+        200,
+        "another partner has its own bucket"
+    );
+    hub.wait_caught_up().await;
+    let trends = hub
+        .admin_get("/planner/v1/capacity/trends?warehouse_id=WH-Tokyo-01&from=2026-11-21T00:00:00Z&to=2026-11-22T00:00:00Z&bucket=1d")
+        .await;
+    assert_eq!(
+        trends["buckets"][0]["samples"], 2,
+        "the limited request wrote nothing"
+    );
+}
+
 macro_rules! on_sqlite_and_postgres {
     ($($test:ident),*) => {
         mod sqlite {

@@ -79,11 +79,17 @@ pub struct Hub {
     pub data_dir: tempfile::TempDir,
     database: Option<(String, String)>,
     ports: (u16, u16, u16),
+    extra_env: Vec<(String, String)>,
     pub client: reqwest::Client,
 }
 
 impl Hub {
     pub async fn start(db: Db) -> Hub {
+        Self::start_with(db, &[]).await
+    }
+
+    /// A hub with extra environment settings (e.g. tighter limits).
+    pub async fn start_with(db: Db, env: &[(&str, &str)]) -> Hub {
         let database = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(create_database().await),
@@ -98,6 +104,10 @@ impl Hub {
             data_dir: tempfile::tempdir().unwrap(),
             database,
             ports,
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -125,6 +135,7 @@ impl Hub {
                 "WES_LOG",
                 std::env::var("WES_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             );
+        command.envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         match &self.database {
             Some((url, _)) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),

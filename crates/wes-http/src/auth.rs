@@ -24,6 +24,17 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
+/// An executor on a partner route: authenticated, then charged one token of its rate limit.
+pub fn executor(
+    state: &crate::AppState,
+    headers: &HeaderMap,
+    md: &MasterData,
+) -> Result<Partner, ApiError> {
+    let partner = authenticate(headers, md, PartnerRole::Executor)?;
+    state.rate_limiter.check(partner.partner_id.as_str())?;
+    Ok(partner)
+}
+
 /// The partner holding the request's key, which must have `role`.
 pub fn authenticate(
     headers: &HeaderMap,

@@ -9,6 +9,7 @@ mod ingest;
 pub mod masterdata;
 mod planner;
 pub mod problem;
+pub mod ratelimit;
 mod realtime;
 
 use axum::Router;
@@ -37,6 +38,8 @@ pub struct HttpSettings {
     pub registry_url: String,
     /// This hub instance (persisted in its data directory): owner of its idempotency claims.
     pub instance_id: String,
+    /// Per-partner limit on partner-API requests.
+    pub rate_limit: ratelimit::RateLimit,
 }
 
 pub struct AppState {
@@ -46,6 +49,7 @@ pub struct AppState {
     pub masterdata: watch::Receiver<Arc<MasterData>>,
     pub settings: HttpSettings,
     pub http: reqwest::Client,
+    pub rate_limiter: ratelimit::RateLimiter,
 }
 
 impl AppState {

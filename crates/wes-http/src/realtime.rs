@@ -1,14 +1,13 @@
 //! The realtime partner endpoints (contract §3): movements, work-status, capacity.
 
 use crate::Shared;
-use crate::auth::authenticate;
+use crate::auth::executor;
 use crate::ingest::{parse_body, respond};
 use crate::problem::ApiError;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use wes_domain::capacity::validate_capacity;
-use wes_domain::masterdata::PartnerRole;
 use wes_domain::movement::validate_movement;
 use wes_domain::work_status::validate_work_status;
 use wes_events::{CapacityReported, MovementRecorded, WorkStatusRecorded};
@@ -20,7 +19,7 @@ pub async fn movements(
 ) -> Result<Response, ApiError> {
     let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
-    let partner = authenticate(&headers, &md, PartnerRole::Executor)?;
+    let partner = executor(&state, &headers, &md)?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     respond(
         &state,
@@ -49,7 +48,7 @@ pub async fn work_status(
 ) -> Result<Response, ApiError> {
     let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
-    let partner = authenticate(&headers, &md, PartnerRole::Executor)?;
+    let partner = executor(&state, &headers, &md)?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     respond(
         &state,
@@ -78,7 +77,7 @@ pub async fn capacity(
 ) -> Result<Response, ApiError> {
     let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
-    let partner = authenticate(&headers, &md, PartnerRole::Executor)?;
+    let partner = executor(&state, &headers, &md)?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     respond(
         &state,

@@ -39,6 +39,12 @@ pub struct ServeConfig {
     /// Most items in one realtime array (413 above).
     #[arg(long, env = "WES_MAX_BATCH_ITEMS", default_value_t = 200)]
     pub max_batch_items: usize,
+    /// Partner-API requests per second allowed per partner (sustained), per hub instance.
+    #[arg(long, env = "WES_RATE_LIMIT_PER_SEC", default_value_t = 50.0)]
+    pub rate_limit_per_sec: f64,
+    /// Requests a partner may send at once above the sustained rate.
+    #[arg(long, env = "WES_RATE_LIMIT_BURST", default_value_t = 100.0)]
+    pub rate_limit_burst: f64,
     /// The `wes-broker` executable (default: next to this one).
     #[arg(long, env = "WES_BROKER_BIN")]
     pub broker_bin: Option<PathBuf>,

@@ -116,6 +116,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     });
     let projector = Projector::start(store.clone(), &bootstrap, codec.clone(), after_batch);
     let producer = EventProducer::new(&bootstrap, codec)?;
+    anyhow::ensure!(
+        config.rate_limit_per_sec > 0.0 && config.rate_limit_burst >= 1.0,
+        "WES_RATE_LIMIT_PER_SEC must be > 0 and WES_RATE_LIMIT_BURST >= 1"
+    );
+    let rate_limit = wes_http::ratelimit::RateLimit {
+        per_second: config.rate_limit_per_sec,
+        burst: config.rate_limit_burst,
+    };
     let planner_id =
         PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID must be an identifier")?;
     let state = Arc::new(AppState {
@@ -130,8 +138,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             bootstrap: bootstrap.clone(),
             registry_url: registry_url.clone(),
             instance_id,
+            rate_limit,
         },
         http,
+        rate_limiter: wes_http::ratelimit::RateLimiter::new(rate_limit),
     });
 
     wait_for_masterdata(&projector).await?;
