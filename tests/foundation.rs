@@ -734,7 +734,97 @@ async fn master_data_import_admin_api_and_credentials() {
             .0,
         200
     );
+    // Revocation takes effect as soon as the call answers; other keys keep working.
+    let key_id = issued["key_id"].as_str().unwrap().to_owned();
+    let revoke = hub
+        .client
+        .delete(format!(
+            "{}/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys/{key_id}",
+            hub.http_url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status().as_u16(), 200);
+    let gamma3 = movement("md-4", "RECEIVE", "SKU-NEW-1", 1, None, Some("Z.99"));
+    let (status, problem) = hub
+        .post("/wes/v1/realtime/movements", new_key, &gamma3)
+        .await;
+    assert_eq!(
+        (status, problem["type"].as_str()),
+        (401, Some("urn:wes:problem#unauthenticated"))
+    );
+    assert_eq!(
+        hub.post(
+            "/wes/v1/realtime/movements",
+            "gamma-key-00000000000",
+            &gamma3
+        )
+        .await
+        .0,
+        200
+    );
+    let again = hub
+        .client
+        .delete(format!(
+            "{}/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys/{key_id}",
+            hub.http_url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 404, "an unknown key id");
+    // Keys with an expiry: listed with it; an expiry in the past is refused.
+    let past = json!({"expires_at": "2020-01-01T00:00:00Z"});
+    assert_eq!(
+        hub.post(
+            "/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys",
+            ADMIN_KEY,
+            &past
+        )
+        .await
+        .0,
+        400
+    );
+    let future = json!({"expires_at": "2099-01-01T00:00:00Z"});
+    let (status, expiring) = hub
+        .post(
+            "/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys",
+            ADMIN_KEY,
+            &future,
+        )
+        .await;
+    assert_eq!(status, 200, "{expiring}");
+    let gamma4 = movement("md-5", "RECEIVE", "SKU-NEW-1", 1, None, Some("Z.99"));
+    assert_eq!(
+        hub.post(
+            "/wes/v1/realtime/movements",
+            expiring["api_key"].as_str().unwrap(),
+            &gamma4
+        )
+        .await
+        .0,
+        200
+    );
     let listed = hub.admin_get("/planner/v1/masterdata").await;
+    let gamma = listed["partners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["partner_id"] == "WH-Tokyo-01/GammaWES")
+        .unwrap()
+        .clone();
+    let keys = gamma["api_keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the original key and the expiring one; the revoked key is gone: {gamma}"
+    );
+    assert!(keys.iter().any(
+        |k| k["key_id"] == expiring["key_id"] && k["expires_at"] == "2099-01-01T00:00:00.000Z"
+    ));
     assert!(
         !listed.to_string().contains("gamma-key"),
         "raw keys are never returned"

@@ -1,10 +1,11 @@
 //! Master data: warehouses, SKUs, locations and the partner registry, plus the in-memory snapshot
 //! that validation reads (built by the adapters from the master-data projection).
 
+use crate::UtcMillis;
 use crate::ids::*;
 use crate::rejection::Rejection;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Warehouse {
@@ -86,6 +87,13 @@ pub struct Partner {
     pub role: PartnerRole,
     pub allowed_warehouses: BTreeSet<WarehouseId>,
     pub api_key_sha256: BTreeSet<String>,
+    /// Expiry of keys that have one (digest -> instant); a key is refused from that instant on.
+    pub api_key_expires_at: BTreeMap<String, UtcMillis>,
+}
+
+/// The public handle of a key: the first 16 hex digits of its digest (used to list and revoke it).
+pub fn key_id(digest: &str) -> &str {
+    &digest[..digest.len().min(16)]
 }
 
 impl Partner {
@@ -140,12 +148,18 @@ impl MasterData {
         md
     }
 
-    /// The partner holding this raw API key, if any.
-    pub fn partner_for_key(&self, raw_key: &str) -> Option<&Partner> {
+    /// The partner holding this raw API key at `now`: none when the key is unknown, revoked
+    /// (removed) or expired. Keys are looked up by their SHA-256 digest, never compared raw.
+    pub fn partner_for_key(&self, raw_key: &str, now: UtcMillis) -> Option<&Partner> {
         let digest = api_key_digest(raw_key);
-        self.partner_by_key
+        let partner = self
+            .partner_by_key
             .get(&digest)
-            .and_then(|id| self.partners.get(id))
+            .and_then(|id| self.partners.get(id))?;
+        match partner.api_key_expires_at.get(&digest) {
+            Some(expiry) if *expiry <= now => None,
+            _ => Some(partner),
+        }
     }
 
     pub fn location_exists(&self, warehouse: &WarehouseId, location: &LocationCode) -> bool {
@@ -181,10 +195,24 @@ mod tests {
             partner_id: PartnerId::parse("WH-1/Acme").unwrap(),
             role: PartnerRole::Executor,
             allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
-            api_key_sha256: [api_key_digest("secret-key")].into(),
+            api_key_sha256: [api_key_digest("secret-key"), api_key_digest("rotating-key")].into(),
+            api_key_expires_at: [(api_key_digest("rotating-key"), UtcMillis(1_000))].into(),
         };
         let md = MasterData::new(vec![], vec![], vec![], vec![partner.clone()]);
-        assert_eq!(md.partner_for_key("secret-key"), Some(&partner));
-        assert_eq!(md.partner_for_key("other-key"), None);
+        assert_eq!(
+            md.partner_for_key("secret-key", UtcMillis(5_000)),
+            Some(&partner)
+        );
+        assert_eq!(md.partner_for_key("other-key", UtcMillis(0)), None);
+        assert_eq!(
+            md.partner_for_key("rotating-key", UtcMillis(999)),
+            Some(&partner),
+            "valid until its expiry"
+        );
+        assert_eq!(
+            md.partner_for_key("rotating-key", UtcMillis(1_000)),
+            None,
+            "refused from its expiry on"
+        );
     }
 }

@@ -446,6 +446,7 @@ mod tests {
             role: PartnerRole::Executor,
             allowed_warehouses: [wh.clone()].into(),
             api_key_sha256: Default::default(),
+            api_key_expires_at: Default::default(),
         };
         let sku = |code: &str, uom: &str, tracking| Sku {
             sku: SkuCode::parse(code).unwrap(),

@@ -363,6 +363,8 @@ pub struct PartnerUpserted {
     pub role: String,
     pub allowed_warehouses: Vec<String>,
     pub api_key_sha256: Vec<String>,
+    #[serde(default)]
+    pub api_key_expires_at: BTreeMap<String, i64>,
 }
 
 fn new_event_id() -> String {
@@ -439,6 +441,11 @@ impl PartnerUpserted {
                 .map(ToString::to_string)
                 .collect(),
             api_key_sha256: p.api_key_sha256.iter().cloned().collect(),
+            api_key_expires_at: p
+                .api_key_expires_at
+                .iter()
+                .map(|(k, v)| (k.clone(), v.0))
+                .collect(),
         }
     }
     pub fn to_domain(&self) -> Result<Partner, EventsError> {
@@ -451,6 +458,11 @@ impl PartnerUpserted {
                 .map(WarehouseId::from_trusted)
                 .collect(),
             api_key_sha256: self.api_key_sha256.iter().cloned().collect(),
+            api_key_expires_at: self
+                .api_key_expires_at
+                .iter()
+                .map(|(k, v)| (k.clone(), UtcMillis(*v)))
+                .collect(),
         })
     }
 }
@@ -778,6 +790,7 @@ mod tests {
             role: PartnerRole::Executor,
             allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
             api_key_sha256: ["00ff".to_string()].into(),
+            api_key_expires_at: [("00ff".to_string(), UtcMillis(7))].into(),
         };
         round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
         let work = WorkStatus {

@@ -43,7 +43,10 @@ pub fn authenticate(
 ) -> Result<Partner, ApiError> {
     let key = bearer(headers)?;
     let partner = md
-        .partner_for_key(key)
+        .partner_for_key(
+            key,
+            wes_domain::UtcMillis(chrono::Utc::now().timestamp_millis()),
+        )
         .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
     if partner.role != role {
         return Err(ApiError::forbidden_role(format!(

@@ -109,6 +109,10 @@ pub fn router(state: Shared) -> Router {
             "/planner/v1/partners/{partner_id}/keys",
             post(masterdata::issue_key),
         )
+        .route(
+            "/planner/v1/partners/{partner_id}/keys/{key_id}",
+            axum::routing::delete(masterdata::revoke_key),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

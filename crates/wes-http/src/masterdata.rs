@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use wes_domain::masterdata::*;
 use wes_domain::*;
@@ -64,6 +64,12 @@ pub struct PartnerIn {
     /// Already-hashed keys (SHA-256 hex) to add.
     #[serde(default)]
     pub api_key_sha256: Vec<String>,
+    /// Expiry (RFC 3339) of the keys added by this record; without it they do not expire.
+    #[serde(default)]
+    pub api_key_expires_at: Option<String>,
+    /// Key ids (first 16 hex digits of a digest, as listed) to revoke: they stop working at once.
+    #[serde(default)]
+    pub revoke_key_ids: Vec<String>,
 }
 
 /// A master-data import: any mix of the four kinds.
@@ -203,11 +209,21 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
                 }
                 allowed.insert(w);
             }
-            let mut keys: BTreeSet<String> = md
-                .partners
-                .get(&partner_id)
-                .map(|existing| existing.api_key_sha256.clone())
+            let existing = md.partners.get(&partner_id);
+            let mut keys: BTreeSet<String> = existing
+                .map(|e| e.api_key_sha256.clone())
                 .unwrap_or_default();
+            let mut expiry: BTreeMap<String, UtcMillis> = existing
+                .map(|e| e.api_key_expires_at.clone())
+                .unwrap_or_default();
+            let expires_at = match &p.api_key_expires_at {
+                None => None,
+                Some(text) => Some(UtcMillis::parse_rfc3339(text).ok_or_else(|| {
+                    ApiError::bad_request("api_key_expires_at must be an RFC 3339 timestamp")
+                        .with_field(&format!("/partners/{i}/api_key_expires_at"))
+                })?),
+            };
+            let mut added = vec![];
             for (j, key) in p.api_keys.iter().enumerate() {
                 if key.len() < 16 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err(ApiError::bad_request(
@@ -215,7 +231,7 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
                     )
                     .with_field(&format!("/partners/{i}/api_keys/{j}")));
                 }
-                keys.insert(api_key_digest(key));
+                added.push(api_key_digest(key));
             }
             for (j, digest) in p.api_key_sha256.iter().enumerate() {
                 if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -224,13 +240,38 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
                             .with_field(&format!("/partners/{i}/api_key_sha256/{j}")),
                     );
                 }
-                keys.insert(digest.to_ascii_lowercase());
+                added.push(digest.to_ascii_lowercase());
+            }
+            for digest in added {
+                match expires_at {
+                    Some(at) => expiry.insert(digest.clone(), at),
+                    None => expiry.remove(&digest),
+                };
+                keys.insert(digest);
+            }
+            for (j, revoked) in p.revoke_key_ids.iter().enumerate() {
+                let found: Vec<String> = keys
+                    .iter()
+                    .filter(|d| key_id(d) == revoked.as_str())
+                    .cloned()
+                    .collect();
+                if found.is_empty() {
+                    return Err(ApiError::not_found(format!(
+                        "partner {partner_id} has no key {revoked}"
+                    ))
+                    .with_field(&format!("/partners/{i}/revoke_key_ids/{j}")));
+                }
+                for digest in found {
+                    keys.remove(&digest);
+                    expiry.remove(&digest);
+                }
             }
             Ok(Partner {
                 partner_id,
                 role,
                 allowed_warehouses: allowed,
                 api_key_sha256: keys,
+                api_key_expires_at: expiry,
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -355,7 +396,7 @@ pub async fn get_all(
     let mut partners: Vec<_> = md
         .partners
         .values()
-        .map(|p| json!({"partner_id": p.partner_id, "role": p.role, "allowed_warehouses": p.allowed_warehouses, "api_keys": p.api_key_sha256.len()}))
+        .map(|p| json!({"partner_id": p.partner_id, "role": p.role, "allowed_warehouses": p.allowed_warehouses, "api_keys": p.api_key_sha256.iter().map(|d| json!({"key_id": key_id(d), "expires_at": p.api_key_expires_at.get(d).map(|t| t.to_rfc3339())})).collect::<Vec<_>>()}))
         .collect();
     partners.sort_by_key(|p| p["partner_id"].as_str().unwrap_or_default().to_owned());
     Ok(Json(
@@ -486,31 +527,97 @@ pub fn generate_api_key() -> String {
     )
 }
 
-/// `POST /planner/v1/partners/{id}/keys`: adds a new key to the partner and returns it, once.
-pub async fn issue_key(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path(partner_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
-    let md = state.masterdata();
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueKey {
+    /// RFC 3339; the key is refused from then on. Without it the key does not expire.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+fn existing_partner(state: &AppState, partner_id: &str) -> Result<Partner, ApiError> {
     let id =
-        PartnerId::parse(&partner_id).ok_or_else(|| ApiError::bad_request("invalid partner id"))?;
-    let existing = md
+        PartnerId::parse(partner_id).ok_or_else(|| ApiError::bad_request("invalid partner id"))?;
+    state
+        .masterdata()
         .partners
         .get(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no partner {partner_id}")))?;
-    let key = generate_api_key();
-    let partner = PartnerIn {
-        partner_id: partner_id.clone(),
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("no partner {partner_id}")))
+}
+
+/// The partner as it stands, ready to be written back with a key change.
+fn partner_in(existing: &Partner) -> PartnerIn {
+    PartnerIn {
+        partner_id: existing.partner_id.to_string(),
         role: Some(existing.role.as_str().into()),
         allowed_warehouses: existing
             .allowed_warehouses
             .iter()
             .map(ToString::to_string)
             .collect(),
+        ..PartnerIn::default()
+    }
+}
+
+/// `POST /planner/v1/partners/{id}/keys`: adds a new key to the partner and returns it, once.
+/// Body (optional): `{"expires_at": "<RFC 3339>"}`.
+pub async fn issue_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(partner_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers)?;
+    let existing = existing_partner(&state, &partner_id)?;
+    let request: IssueKey = if bytes.is_empty() {
+        IssueKey::default()
+    } else {
+        parse(&bytes)?
+    };
+    if let Some(text) = &request.expires_at {
+        let at = UtcMillis::parse_rfc3339(text).ok_or_else(|| {
+            ApiError::bad_request("expires_at must be an RFC 3339 timestamp")
+                .with_field("/expires_at")
+        })?;
+        if at.0 <= chrono::Utc::now().timestamp_millis() {
+            return Err(
+                ApiError::bad_request("expires_at must be in the future").with_field("/expires_at")
+            );
+        }
+    }
+    let key = generate_api_key();
+    let partner = PartnerIn {
         api_keys: vec![key.clone()],
-        api_key_sha256: vec![],
+        api_key_expires_at: request.expires_at.clone(),
+        ..partner_in(&existing)
+    };
+    let report = apply_bundle(
+        &state,
+        &Bundle {
+            partners: vec![partner],
+            ..Bundle::default()
+        },
+    )
+    .await?;
+    Ok(Json(json!({
+        "partner_id": partner_id, "api_key": key, "key_id": key_id(&api_key_digest(&key)),
+        "expires_at": request.expires_at, "visible": report.visible
+    })))
+}
+
+/// `DELETE /planner/v1/partners/{id}/keys/{key_id}`: revokes a key; it is refused as soon as this
+/// answers (the master-data projection has applied the change).
+pub async fn revoke_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((partner_id, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    admin(&state, &headers)?;
+    let existing = existing_partner(&state, &partner_id)?;
+    let partner = PartnerIn {
+        revoke_key_ids: vec![key.clone()],
+        ..partner_in(&existing)
     };
     let report = apply_bundle(
         &state,
@@ -521,6 +628,6 @@ pub async fn issue_key(
     )
     .await?;
     Ok(Json(
-        json!({"partner_id": partner_id, "api_key": key, "visible": report.visible}),
+        json!({"partner_id": partner_id, "revoked": key, "visible": report.visible}),
     ))
 }

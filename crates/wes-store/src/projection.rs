@@ -74,7 +74,7 @@ const MASTERDATA_TABLES: &[TableDef] = &[
     },
     TableDef {
         name: "md_partners",
-        columns: "partner_id TEXT PRIMARY KEY, role TEXT NOT NULL, allowed_warehouses TEXT NOT NULL, api_key_sha256 TEXT NOT NULL, recorded_at BIGINT NOT NULL",
+        columns: "partner_id TEXT PRIMARY KEY, role TEXT NOT NULL, allowed_warehouses TEXT NOT NULL, api_key_sha256 TEXT NOT NULL, api_key_expires_at TEXT NOT NULL, recorded_at BIGINT NOT NULL",
     },
 ];
 
@@ -332,15 +332,18 @@ async fn apply_event(
         }
         (ProjectionKind::MasterData, Event::Partner(e)) => {
             sqlx::query(&format!(
-                "INSERT INTO {0} (partner_id, role, allowed_warehouses, api_key_sha256, recorded_at) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO {0} (partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (partner_id) DO UPDATE SET role = excluded.role, allowed_warehouses = excluded.allowed_warehouses,
-                 api_key_sha256 = excluded.api_key_sha256, recorded_at = excluded.recorded_at",
+                 api_key_sha256 = excluded.api_key_sha256, api_key_expires_at = excluded.api_key_expires_at,
+                 recorded_at = excluded.recorded_at",
                 t.n("md_partners")
             ))
             .bind(&e.partner_id)
             .bind(&e.role)
             .bind(serde_json::to_string(&e.allowed_warehouses).expect("strings serialize"))
             .bind(serde_json::to_string(&e.api_key_sha256).expect("strings serialize"))
+            .bind(serde_json::to_string(&e.api_key_expires_at).expect("a map of numbers serializes"))
             .bind(e.recorded_at)
             .execute(&mut *conn)
             .await?;

@@ -163,7 +163,7 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()?;
         let partners = sqlx::query(
-            "SELECT partner_id, role, allowed_warehouses, api_key_sha256 FROM md_partners",
+            "SELECT partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at FROM md_partners",
         )
         .fetch_all(&self.pool)
         .await?
@@ -181,6 +181,13 @@ impl Store {
                 .collect(),
                 api_key_sha256: parse_json_list(&r.try_get::<String, _>("api_key_sha256").ok()?)
                     .into_iter()
+                    .collect(),
+                    api_key_expires_at: serde_json::from_str::<std::collections::BTreeMap<String, i64>>(
+                        &r.try_get::<String, _>("api_key_expires_at").ok()?,
+                    )
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, UtcMillis(v)))
                     .collect(),
             })
         })

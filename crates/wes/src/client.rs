@@ -144,6 +144,7 @@ pub fn bundle_from_csv(text: &str) -> anyhow::Result<Bundle> {
                 allowed_warehouses: list("allowed_warehouses"),
                 api_keys: list("api_keys"),
                 api_key_sha256: list("api_key_sha256"),
+                ..PartnerIn::default()
             });
         } else if has("base_uom") {
             bundle.skus.push(SkuIn {

@@ -48,7 +48,7 @@ pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
         role: Some(PartnerRole::Admin.as_str().into()),
         allowed_warehouses: vec![],
         api_keys: vec![key],
-        api_key_sha256: vec![],
+        ..PartnerIn::default()
     };
     apply_bundle(
         state,
@@ -82,7 +82,7 @@ pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle
         role: Some("EXECUTOR".into()),
         allowed_warehouses: vec![warehouse.into()],
         api_keys: key.into_iter().collect(),
-        api_key_sha256: vec![],
+        ..PartnerIn::default()
     };
     Bundle {
         warehouses: vec![
