@@ -185,6 +185,30 @@ impl Hub {
         }
     }
 
+    /// The embedded broker's process id (the `wes-broker` child of the hub).
+    pub fn broker_pid(&self) -> String {
+        let hub = self.child.as_ref().expect("the hub runs").id().to_string();
+        let out = Command::new("pgrep")
+            .args(["-P", &hub, "wes-broker"])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("a wes-broker child")
+            .trim()
+            .to_owned()
+    }
+
+    /// Freezes (`STOP`) or resumes (`CONT`) the broker: a hung dependency, not a refused one.
+    pub fn signal_broker(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.broker_pid()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// SIGKILL: no shutdown code runs, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -34,6 +34,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Fail fast: a panic inside tansu kills its storage task but not the process, leaving a broker
+    // that accepts connections and fails every produce (seen after a stall: "more or less than one
+    // row"). Exiting lets `wes serve` restart it on the durable sqlite storage.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("wes-broker: fatal: {info}; exiting so the supervisor restarts the broker");
+        std::process::exit(70);
+    }));
     std::fs::create_dir_all(&args.data_dir)?;
     // tansu resolves a sqlite URL against the working directory; run inside the data directory.
     std::env::set_current_dir(&args.data_dir)?;

@@ -2,9 +2,9 @@
 //! projections running).
 
 use crate::Shared;
+use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
@@ -35,17 +35,15 @@ pub async fn readyz(State(state): State<Shared>) -> Response {
     let database = state.store.ping().await;
     let projections = state.projector.healthy();
     let ready = broker && registry && database && projections;
-    let body = json!({
-        "status": if ready { "ready" } else { "not ready" },
-        "checks": {"broker": broker, "registry": registry, "database": database, "projections": projections},
-    });
+    let checks = json!({"broker": broker, "registry": registry, "database": database, "projections": projections});
     if ready {
-        Json(body).into_response()
+        Json(json!({"status": "ready", "checks": checks})).into_response()
     } else {
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        response
+        // A problem document like every other 5xx, with the failing checks as an extension member.
+        let mut problem = ApiError::unavailable(
+            "not ready: a dependency is unreachable or a projection is failing",
+        );
+        problem.extra = Some(json!({"checks": checks}));
+        problem.into_response()
     }
 }

@@ -261,8 +261,10 @@ pub fn batch_response(results: Vec<ItemResult>) -> Response {
                 .is_some_and(|p| p.status == StatusCode::SERVICE_UNAVAILABLE)
         })
     {
-        return ApiError::unavailable("the event log is unavailable; nothing was written")
-            .into_response();
+        return ApiError::unavailable(
+            "the event log did not confirm the writes in time; retry with the same correlation_ids",
+        )
+        .into_response();
     }
     let count = |s| results.iter().filter(|r| r.status == s).count();
     let summary = json!({"accepted": count(ItemStatus::Accepted), "replay": count(ItemStatus::Replay), "rejected": count(ItemStatus::Rejected)});

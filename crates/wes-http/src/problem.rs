@@ -178,7 +178,9 @@ impl From<wes_kafka::KafkaError> for ApiError {
     fn from(e: wes_kafka::KafkaError) -> Self {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "broker or registry unavailable");
-            ApiError::unavailable("the event log is unavailable; nothing was written")
+            ApiError::unavailable(
+                "the event log did not confirm the write in time; retry with the same correlation_id",
+            )
         } else {
             ApiError::internal(e)
         }

@@ -10,6 +10,12 @@ use wes_events::Routed;
 /// How long a produce may take before the caller gets an error (and the client a 503).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// librdkafka's own message timeout, deliberately much longer than `DELIVERY_TIMEOUT`: when an
+/// idempotent producer times a message out locally it bumps its epoch on the next request, and tansu
+/// 0.6 panics on that request. So the caller stops waiting after `DELIVERY_TIMEOUT` while the message
+/// stays queued; if it lands later it carries the same event id and projections apply it once.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(300);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub partition: i32,
@@ -30,10 +36,7 @@ impl EventProducer {
             .set("linger.ms", "2")
             .set("message.max.bytes", "4194304")
             .set("queue.buffering.max.messages", "200000")
-            .set(
-                "message.timeout.ms",
-                DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
+            .set("message.timeout.ms", QUEUE_TIMEOUT.as_millis().to_string())
             .create()?;
         Ok(EventProducer { producer, codec })
     }
@@ -77,12 +80,18 @@ impl EventProducer {
         payload: &[u8],
     ) -> Result<Delivery, KafkaError> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        match self.producer.send(record, Duration::from_secs(0)).await {
-            Ok(delivery) => Ok(Delivery {
+        let delivery = tokio::time::timeout(
+            DELIVERY_TIMEOUT,
+            self.producer.send(record, Duration::from_secs(0)),
+        )
+        .await;
+        match delivery {
+            Ok(Ok(delivery)) => Ok(Delivery {
                 partition: delivery.partition,
                 offset: delivery.offset,
             }),
-            Err((e, _)) => Err(KafkaError::Kafka(e)),
+            Ok(Err((e, _))) => Err(KafkaError::Kafka(e)),
+            Err(_) => Err(KafkaError::Timeout(DELIVERY_TIMEOUT)),
         }
     }
 
