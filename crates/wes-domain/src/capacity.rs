@@ -38,13 +38,7 @@ pub fn validate_capacity(item: &Value, md: &MasterData) -> Result<CapacitySnapsh
     let f = Fields::of(item)?;
     let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
     let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let occurred_text = f.req_str("occurred_at")?;
-    let occurred_at = UtcMillis::parse_rfc3339(occurred_text).ok_or_else(|| {
-        Rejection::malformed(
-            "/occurred_at",
-            format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"),
-        )
-    })?;
+    let occurred_at = f.req_time("occurred_at")?;
     let conveyor_utilization = match f.raw("conveyor_utilization") {
         None => 0.0,
         Some(v) => v.as_f64().ok_or_else(|| {

@@ -76,6 +76,17 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| Rejection::malformed(&ptr(name), format!("`{name}` is required")))
     }
 
+    /// An RFC 3339 timestamp (seconds or fractions; kept to the millisecond).
+    pub fn req_time(&self, name: &str) -> Result<crate::UtcMillis, Rejection> {
+        let text = self.req_str(name)?;
+        crate::UtcMillis::parse_rfc3339(text).ok_or_else(|| {
+            Rejection::malformed(
+                &ptr(name),
+                format!("`{name}` must be an RFC 3339 timestamp, got {text:?}"),
+            )
+        })
+    }
+
     /// An enumeration given as a string; unknown values are malformed (400).
     pub fn req_enum<T>(
         &self,

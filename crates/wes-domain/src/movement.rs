@@ -247,13 +247,7 @@ pub fn validate_movement(
     let to_location = f.opt_id("to_location", LocationCode::parse)?;
     let lot = f.opt_id("lot", |s| is_valid_id(s).then(|| s.to_owned()))?;
     let serial = f.opt_id("serial", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let occurred_text = f.req_str("occurred_at")?;
-    let occurred_at = UtcMillis::parse_rfc3339(occurred_text).ok_or_else(|| {
-        Rejection::malformed(
-            "/occurred_at",
-            format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"),
-        )
-    })?;
+    let occurred_at = f.req_time("occurred_at")?;
     let actor = match f.raw("actor") {
         None => None,
         Some(value) => {

@@ -150,13 +150,7 @@ pub fn validate_work_status(item: &Value, md: &MasterData) -> Result<WorkStatus,
         TaskStatus::parse,
         "ASSIGNED, IN_PROGRESS, PAUSED, COMPLETED, CANCELLED, FAILED",
     )?;
-    let occurred_text = f.req_str("occurred_at")?;
-    let occurred_at = UtcMillis::parse_rfc3339(occurred_text).ok_or_else(|| {
-        Rejection::malformed(
-            "/occurred_at",
-            format!("`occurred_at` must be an RFC 3339 timestamp, got {occurred_text:?}"),
-        )
-    })?;
+    let occurred_at = f.req_time("occurred_at")?;
     let document_ref = match f.raw("document_ref") {
         None => {
             return Err(Rejection::malformed(

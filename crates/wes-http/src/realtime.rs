@@ -2,33 +2,58 @@
 
 use crate::Shared;
 use crate::auth::executor;
-use crate::ingest::{parse_body, respond};
+use crate::ingest::{parse_body, read_body, respond};
 use crate::problem::ApiError;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use serde_json::Value;
 use wes_domain::capacity::validate_capacity;
+use wes_domain::masterdata::{MasterData, Partner};
 use wes_domain::movement::validate_movement;
 use wes_domain::work_status::validate_work_status;
-use wes_events::{CapacityReported, MovementRecorded, WorkStatusRecorded};
+use wes_domain::{Rejection, UtcMillis};
+use wes_events::{CapacityReported, MovementRecorded, Routed, WorkStatusRecorded};
 
+/// The shape every realtime endpoint shares: authenticate the executor and charge its rate limit
+/// before reading the body, then validate each item into its event and ingest under `scope`.
+async fn realtime<T: Routed>(
+    state: Shared,
+    headers: HeaderMap,
+    body: Body,
+    scope: &str,
+    to_record: impl Fn(&Value, &MasterData, &Partner, String, UtcMillis) -> Result<T, Rejection>,
+) -> Result<Response, ApiError> {
+    let md = state.masterdata();
+    let partner = executor(&state, &headers, &md)?;
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
+    let key_owner = partner.partner_id.to_string();
+    respond(
+        &state,
+        scope,
+        &key_owner,
+        Some(&partner),
+        body,
+        |item, fingerprint, now| to_record(item, &md, &partner, fingerprint, now),
+    )
+    .await
+}
+
+/// `POST /wes/v1/realtime/movements`: applied to the ledger.
 pub async fn movements(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: axum::body::Body,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
-    let md = state.masterdata();
-    let partner = executor(&state, &headers, &md)?;
-    let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
-    respond(
-        &state,
-        "movement",
-        partner.partner_id.as_str(),
-        Some(&partner),
+    realtime(
+        state,
+        headers,
         body,
-        |item, fingerprint, now| {
-            let movement = validate_movement(item, &md, &partner)?;
+        "movement",
+        |item, md, partner, fingerprint, now| {
+            let movement = validate_movement(item, md, partner)?;
             Ok(MovementRecorded::from_domain(
                 &movement,
                 &partner.partner_id,
@@ -44,20 +69,15 @@ pub async fn movements(
 pub async fn work_status(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: axum::body::Body,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
-    let md = state.masterdata();
-    let partner = executor(&state, &headers, &md)?;
-    let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
-    respond(
-        &state,
-        "work-status",
-        partner.partner_id.as_str(),
-        Some(&partner),
+    realtime(
+        state,
+        headers,
         body,
-        |item, fingerprint, now| {
-            let status = validate_work_status(item, &md)?;
+        "work-status",
+        |item, md, partner, fingerprint, now| {
+            let status = validate_work_status(item, md)?;
             Ok(WorkStatusRecorded::from_domain(
                 &status,
                 &partner.partner_id,
@@ -73,20 +93,15 @@ pub async fn work_status(
 pub async fn capacity(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: axum::body::Body,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
-    let md = state.masterdata();
-    let partner = executor(&state, &headers, &md)?;
-    let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
-    respond(
-        &state,
-        "capacity",
-        partner.partner_id.as_str(),
-        Some(&partner),
+    realtime(
+        state,
+        headers,
         body,
-        |item, fingerprint, now| {
-            let snapshot = validate_capacity(item, &md)?;
+        "capacity",
+        |item, md, partner, fingerprint, now| {
+            let snapshot = validate_capacity(item, md)?;
             Ok(CapacityReported::from_domain(
                 &snapshot,
                 &partner.partner_id,
