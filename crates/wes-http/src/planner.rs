@@ -42,9 +42,9 @@ pub async fn post_releases(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let md = state.masterdata();
     authenticate(&headers, &md, PartnerRole::Admin)?;
+    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     // Assign correlation ids first, so the idempotency key and the result carry them.
     let assign = |mut item: Value| {
@@ -91,6 +91,8 @@ pub async fn post_releases(
         crate::ingest::Body::Many(items) => items.first().and_then(planner_of),
     }
     .unwrap_or_else(|| planner_default.to_string());
+    // Items that name no planner belong to the request's planner.
+    let request_planner = PlannerId::parse(&key_owner).unwrap_or(planner_default);
     respond(
         &state,
         "dispatch",
@@ -107,7 +109,7 @@ pub async fn post_releases(
                 ));
             }
             let defaults = ReleaseDefaults {
-                planner_id: planner_default.clone(),
+                planner_id: request_planner.clone(),
                 correlation_id: CorrelationId::from_trusted(uuid::Uuid::now_v7().to_string()),
                 now,
             };
