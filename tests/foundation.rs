@@ -6,7 +6,6 @@ use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use wes_tests::*;
 
@@ -352,7 +351,8 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
                 .collect(),
         )
     };
-    let acked = Arc::new(AtomicUsize::new(0));
+    let (acked, mut acked_count) = tokio::sync::watch::channel(0usize);
+    let acked = Arc::new(acked);
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let (http, url, acked) = (hub.client.clone(), hub.http_url.clone(), acked.clone());
@@ -369,7 +369,7 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
                     match sent {
                         Ok(r) if r.status() == 200 => {
                             acknowledged.push(n);
-                            acked.fetch_add(1, Ordering::SeqCst);
+                            acked.send_modify(|n| *n += 1);
                         }
                         _ => break, // the hub went away mid-request: not acknowledged
                     }
@@ -378,12 +378,12 @@ async fn a_crash_mid_load_loses_and_duplicates_nothing(db: Db) {
             })
         })
         .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while acked.load(Ordering::SeqCst) < CLIENTS * 3 {
-        assert!(std::time::Instant::now() < deadline, "load did not start");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Kill as soon as every client has had a few batches acknowledged (woken by each ack).
+    let started = acked_count.wait_for(|n| *n >= CLIENTS * 3);
+    tokio::time::timeout(Duration::from_secs(120), started)
+        .await
+        .expect("load did not start")
+        .unwrap();
     hub.kill();
     let acknowledged: Vec<Vec<usize>> = join_all(tasks)
         .await
@@ -495,17 +495,6 @@ async fn rebuilding_every_projection_equals_live(db: Db) {
         .0,
         404
     );
-}
-
-macro_rules! on_sqlite_and_postgres {
-    ($($test:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Postgres).await })*
-        }
-    };
 }
 
 on_sqlite_and_postgres!(
@@ -736,17 +725,8 @@ async fn master_data_import_admin_api_and_credentials() {
     );
     // Revocation takes effect as soon as the call answers; other keys keep working.
     let key_id = issued["key_id"].as_str().unwrap().to_owned();
-    let revoke = hub
-        .client
-        .delete(format!(
-            "{}/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys/{key_id}",
-            hub.http_url
-        ))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoke.status().as_u16(), 200);
+    let revoke_path = format!("/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys/{key_id}");
+    assert_eq!(hub.delete(&revoke_path, ADMIN_KEY).await, 200);
     let gamma3 = movement("md-4", "RECEIVE", "SKU-NEW-1", 1, None, Some("Z.99"));
     let (status, problem) = hub
         .post("/wes/v1/realtime/movements", new_key, &gamma3)
@@ -765,17 +745,11 @@ async fn master_data_import_admin_api_and_credentials() {
         .0,
         200
     );
-    let again = hub
-        .client
-        .delete(format!(
-            "{}/planner/v1/partners/WH-Tokyo-01%2FGammaWES/keys/{key_id}",
-            hub.http_url
-        ))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status().as_u16(), 404, "an unknown key id");
+    assert_eq!(
+        hub.delete(&revoke_path, ADMIN_KEY).await,
+        404,
+        "an unknown key id"
+    );
     // Keys with an expiry: listed with it; an expiry in the past is refused.
     let past = json!({"expires_at": "2020-01-01T00:00:00Z"});
     assert_eq!(

@@ -377,35 +377,21 @@ async fn a_hung_broker_gives_a_bounded_503_and_loses_nothing() {
 
     // The client retries the same batch once the broker is back: accepted (or replayed if the
     // first attempt reached the log after all), and each movement is in the ledger exactly once.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (status, body) = hub.movements(&batch).await;
-        if status == 200 && body["summary"]["rejected"] == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still failing after the broker came back: {status} {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    eventually(
+        "the retried batch is accepted once the broker is back",
+        std::time::Duration::from_secs(60),
+        || async {
+            let (status, body) = hub.movements(&batch).await;
+            (status == 200 && body["summary"]["rejected"] == 0).then_some(())
+        },
+    )
+    .await;
     hub.wait_caught_up().await;
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "DOCK-3").await, 3);
     let log = hub
         .admin_get("/planner/v1/ledger/movements?location=DOCK-3")
         .await;
     assert_eq!(log["movements"].as_array().unwrap().len(), 3);
-}
-
-macro_rules! on_sqlite_and_postgres {
-    ($($test:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test(wes_tests::Db::Postgres).await })*
-        }
-    };
 }
 
 on_sqlite_and_postgres!(

@@ -70,6 +70,37 @@ async fn create_database() -> (String, String) {
     (format!("{server}/{name}"), name)
 }
 
+/// Waits until `check` gives a value, asking again on a short interval, and fails the test with
+/// `what` when `timeout` passes first. Every condition the tests wait for goes through here.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        ticks.tick().await;
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+    }
+}
+
+/// Runs each named `async fn(Db)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_sqlite_and_postgres {
+    ($($test:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test($crate::Db::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $test() { super::$test($crate::Db::Postgres).await })*
+        }
+    };
+}
+
 pub struct Hub {
     child: Option<Child>,
     pub db: Db,
@@ -163,26 +194,22 @@ impl Hub {
     }
 
     pub async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+        let url = format!("{}/readyz", self.http_url);
+        let (client, child) = (self.client.clone(), &mut self.child);
+        eventually("the hub becomes ready", Duration::from_secs(120), || {
+            if let Some(status) = child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("wes serve exited during start: {status}");
             }
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/readyz", self.http_url))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                return;
+            let request = client.get(&url).send();
+            async move {
+                request
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
             }
-            assert!(
-                Instant::now() < deadline,
-                "the hub did not become ready within 120 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
     }
 
     /// The embedded broker's process id (the `wes-broker` child of the hub).
@@ -236,6 +263,16 @@ impl Hub {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    pub async fn delete(&self, path: &str, key: &str) -> u16 {
+        let response = self
+            .client
+            .delete(format!("{}{path}", self.http_url))
+            .bearer_auth(key)
+            .send()
+            .await;
+        response.expect("request reaches the hub").status().as_u16()
+    }
+
     pub async fn movements(&self, body: &Value) -> (u16, Value) {
         self.post("/wes/v1/realtime/movements", ACME_KEY, body)
             .await
@@ -259,22 +296,20 @@ impl Hub {
 
     /// Waits until every projection has applied everything in the log (a condition, not a sleep).
     pub async fn wait_caught_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let status = self.admin_get("/planner/v1/projections").await;
-            let projections = status["projections"].as_array().unwrap();
-            if projections
-                .iter()
-                .all(|p| p["caught_up"] == Value::Bool(true))
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "projections did not catch up: {status}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            "every projection catches up with the log",
+            Duration::from_secs(60),
+            || async {
+                let status = self.admin_get("/planner/v1/projections").await;
+                status["projections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|p| p["caught_up"] == Value::Bool(true))
+                    .then_some(())
+            },
+        )
+        .await;
     }
 
     /// Balance of one (SKU, location) in WH-Tokyo-01, 0 when absent.
