@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub const ADMIN_KEY: &str = "test-admin-key-000000000000";
 pub const ACME_KEY: &str = "test-acme-key-0000000000000";
 pub const BETA_KEY: &str = "test-beta-key-0000000000000";
+/// The demo supervisor of WH-Tokyo-01.
+pub const SUPERVISOR_KEY: &str = "test-supervisor-key-0000000";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -161,6 +163,7 @@ impl Hub {
             .env("WES_ADMIN_KEY", ADMIN_KEY)
             .env("WES_DEMO_KEY_ACME", ACME_KEY)
             .env("WES_DEMO_KEY_BETA", BETA_KEY)
+            .env("WES_DEMO_KEY_SUPERVISOR", SUPERVISOR_KEY)
             .env("WES_HUB_URL", &self.http_url)
             .env(
                 "WES_LOG",
@@ -276,6 +279,55 @@ impl Hub {
     pub async fn movements(&self, body: &Value) -> (u16, Value) {
         self.post("/wes/v1/realtime/movements", ACME_KEY, body)
             .await
+    }
+
+    /// `GET` with a key (or none): the status and the JSON body.
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.http_url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.expect("request reaches the hub");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Every record of `topic` up to its current end, decoded by schema id, in partition order.
+    pub async fn read_topic(&self, topic: &str) -> Vec<wes_events::Event> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::{Message, Offset};
+        let client = wes_kafka::consumer::metadata_client(&self.bootstrap).unwrap();
+        let partitions = wes_kafka::consumer::partitions(&client, topic).unwrap();
+        let codec =
+            wes_kafka::Codec::new(&self.registry_url, &wes_events::Catalog::embedded()).unwrap();
+        let mut events = vec![];
+        for partition in 0..partitions {
+            let (low, high) = wes_kafka::consumer::watermarks(&client, topic, partition).unwrap();
+            if high <= low {
+                continue;
+            }
+            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &self.bootstrap)
+                .set("group.id", "wes-tests-reader")
+                .set("enable.auto.commit", "false")
+                .create()
+                .unwrap();
+            let mut list = rdkafka::TopicPartitionList::new();
+            list.add_partition_offset(topic, partition, Offset::Offset(low))
+                .unwrap();
+            consumer.assign(&list).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut next = low;
+            while next < high {
+                assert!(Instant::now() < deadline, "reading {topic}/{partition}");
+                if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                    let message = message.unwrap().detach();
+                    next = message.offset() + 1;
+                    events.push(codec.decode(message.payload().unwrap()).await.unwrap());
+                }
+            }
+        }
+        events
     }
 
     pub async fn admin_get(&self, path: &str) -> Value {

@@ -36,6 +36,17 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| Rejection::malformed(&ptr(name), format!("`{name}` is required")))
     }
 
+    /// Free text of at most `max` characters.
+    pub fn opt_text(&self, name: &str, max: usize) -> Result<Option<String>, Rejection> {
+        match self.opt_str(name)? {
+            Some(text) if text.chars().count() > max => Err(Rejection::malformed(
+                &ptr(name),
+                format!("`{name}` is longer than {max} characters"),
+            )),
+            other => Ok(other.map(str::to_owned)),
+        }
+    }
+
     /// An identifier-shaped string, parsed into its typed id.
     pub fn opt_id<T>(
         &self,

@@ -3,6 +3,7 @@
 //! HTTP) call into this crate; it never calls out.
 
 pub mod capacity;
+pub mod exception;
 pub mod fields;
 pub mod idempotency;
 pub mod ids;
@@ -10,6 +11,7 @@ pub mod masterdata;
 pub mod movement;
 pub mod rejection;
 pub mod release;
+pub mod supervisor;
 pub mod work_status;
 
 pub use ids::*;

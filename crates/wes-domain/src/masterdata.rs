@@ -62,6 +62,8 @@ pub enum PartnerRole {
     Executor,
     /// Planner-internal administration: master data, releases, projections.
     Admin,
+    /// A floor supervisor: works the supervisor queue (and, later, reconciliation windows).
+    Supervisor,
 }
 
 impl PartnerRole {
@@ -69,12 +71,14 @@ impl PartnerRole {
         match self {
             PartnerRole::Executor => "EXECUTOR",
             PartnerRole::Admin => "ADMIN",
+            PartnerRole::Supervisor => "SUPERVISOR",
         }
     }
     pub fn parse(text: &str) -> Option<PartnerRole> {
         match text {
             "EXECUTOR" => Some(PartnerRole::Executor),
             "ADMIN" => Some(PartnerRole::Admin),
+            "SUPERVISOR" => Some(PartnerRole::Supervisor),
             _ => None,
         }
     }
@@ -89,6 +93,10 @@ pub struct Partner {
     pub api_key_sha256: BTreeSet<String>,
     /// Expiry of keys that have one (digest -> instant); a key is refused from that instant on.
     pub api_key_expires_at: BTreeMap<String, UtcMillis>,
+    /// SHA-256 thumbprints (lowercase hex of the DER) of the client certificates enrolled for mTLS.
+    pub cert_sha256: BTreeSet<String>,
+    /// Whether bearer API keys are accepted; production partners turn it off and use mTLS only.
+    pub bearer_allowed: bool,
 }
 
 /// The public handle of a key: the first 16 hex digits of its digest (used to list and revoke it).
@@ -100,6 +108,17 @@ impl Partner {
     pub fn may_act_for(&self, warehouse: &WarehouseId) -> bool {
         self.allowed_warehouses.contains(warehouse)
     }
+}
+
+/// Normalizes a certificate thumbprint as operators paste it (`AB:CD:…` or hex): lowercase hex
+/// without separators; `None` unless it is 64 hex digits.
+pub fn normalize_thumbprint(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// SHA-256 hex digest of an API key: what the registry stores and compares.
@@ -115,7 +134,9 @@ pub struct MasterData {
     pub skus: HashMap<SkuCode, Sku>,
     pub locations: HashMap<WarehouseId, BTreeSet<LocationCode>>,
     pub partners: HashMap<PartnerId, Partner>,
-    partner_by_key: HashMap<String, PartnerId>,
+    /// (key digest, partner), scanned in full on every look-up (see `partner_for_key`).
+    partner_keys: Vec<(String, PartnerId)>,
+    partner_by_cert: HashMap<String, PartnerId>,
 }
 
 impl MasterData {
@@ -140,8 +161,11 @@ impl MasterData {
         }
         for p in partners {
             for digest in &p.api_key_sha256 {
-                md.partner_by_key
-                    .insert(digest.clone(), p.partner_id.clone());
+                md.partner_keys.push((digest.clone(), p.partner_id.clone()));
+            }
+            for thumbprint in &p.cert_sha256 {
+                md.partner_by_cert
+                    .insert(thumbprint.clone(), p.partner_id.clone());
             }
             md.partners.insert(p.partner_id.clone(), p);
         }
@@ -149,17 +173,29 @@ impl MasterData {
     }
 
     /// The partner holding this raw API key at `now`: none when the key is unknown, revoked
-    /// (removed) or expired. Keys are looked up by their SHA-256 digest, never compared raw.
+    /// (removed) or expired. Keys are compared by their SHA-256 digest, never raw, and in constant
+    /// time against every stored digest, so the answer time says nothing about near misses.
     pub fn partner_for_key(&self, raw_key: &str, now: UtcMillis) -> Option<&Partner> {
+        use subtle::ConstantTimeEq;
         let digest = api_key_digest(raw_key);
-        let partner = self
-            .partner_by_key
-            .get(&digest)
-            .and_then(|id| self.partners.get(id))?;
+        let mut found = None;
+        for (stored, partner) in &self.partner_keys {
+            if bool::from(stored.as_bytes().ct_eq(digest.as_bytes())) {
+                found = Some(partner);
+            }
+        }
+        let partner = found.and_then(|id| self.partners.get(id))?;
         match partner.api_key_expires_at.get(&digest) {
             Some(expiry) if *expiry <= now => None,
             _ => Some(partner),
         }
+    }
+
+    /// The partner a client certificate (by SHA-256 thumbprint) is enrolled for.
+    pub fn partner_for_certificate(&self, thumbprint: &str) -> Option<&Partner> {
+        self.partner_by_cert
+            .get(thumbprint)
+            .and_then(|id| self.partners.get(id))
     }
 
     pub fn location_exists(&self, warehouse: &WarehouseId, location: &LocationCode) -> bool {
@@ -197,6 +233,8 @@ mod tests {
             allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
             api_key_sha256: [api_key_digest("secret-key"), api_key_digest("rotating-key")].into(),
             api_key_expires_at: [(api_key_digest("rotating-key"), UtcMillis(1_000))].into(),
+            cert_sha256: ["ab".repeat(32)].into(),
+            bearer_allowed: true,
         };
         let md = MasterData::new(vec![], vec![], vec![], vec![partner.clone()]);
         assert_eq!(
@@ -214,5 +252,11 @@ mod tests {
             None,
             "refused from its expiry on"
         );
+        assert_eq!(
+            md.partner_for_certificate(&normalize_thumbprint(&"AB:".repeat(32)).unwrap()),
+            Some(&partner)
+        );
+        assert_eq!(md.partner_for_certificate(&"cd".repeat(32)), None);
+        assert_eq!(normalize_thumbprint("abc"), None);
     }
 }

@@ -441,6 +441,8 @@ mod tests {
             allowed_warehouses: [wh.clone()].into(),
             api_key_sha256: Default::default(),
             api_key_expires_at: Default::default(),
+            cert_sha256: Default::default(),
+            bearer_allowed: true,
         };
         let sku = |code: &str, uom: &str, tracking| Sku {
             sku: SkuCode::parse(code).unwrap(),

@@ -130,16 +130,6 @@ pub fn evolve(
     }
 }
 
-fn optional_text(f: &Fields, name: &str, max: usize) -> Result<Option<String>, Rejection> {
-    match f.opt_str(name)? {
-        Some(text) if text.chars().count() > max => Err(Rejection::malformed(
-            &format!("/{name}"),
-            format!("`{name}` is longer than {max} characters"),
-        )),
-        other => Ok(other.map(str::to_owned)),
-    }
-}
-
 pub fn validate_work_status(item: &Value, md: &MasterData) -> Result<WorkStatus, Rejection> {
     let f = Fields::of(item)?;
     let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
@@ -162,7 +152,7 @@ pub fn validate_work_status(item: &Value, md: &MasterData) -> Result<WorkStatus,
     };
     let worker_id = f.opt_id("worker_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
     let robot_id = f.opt_id("robot_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let reason = optional_text(&f, "reason", 2000)?;
+    let reason = f.opt_text("reason", 2000)?;
     if !md.warehouses.contains_key(&warehouse_id) {
         return Err(Rejection::unprocessable(
             "/warehouse_id",

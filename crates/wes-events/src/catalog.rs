@@ -41,6 +41,18 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         "schemas/capacity_reported.avsc",
         include_str!("../../../schemas/capacity_reported.avsc"),
     ),
+    (
+        "schemas/exception_recorded.avsc",
+        include_str!("../../../schemas/exception_recorded.avsc"),
+    ),
+    (
+        "schemas/notification_raised.avsc",
+        include_str!("../../../schemas/notification_raised.avsc"),
+    ),
+    (
+        "schemas/supervisor_action_recorded.avsc",
+        include_str!("../../../schemas/supervisor_action_recorded.avsc"),
+    ),
 ];
 
 /// Topic names the code refers to. They must be declared in the catalog (checked by a test).
@@ -53,6 +65,9 @@ pub mod topics {
     pub const WORK_STATUS: &str = "wes.realtime.work-status.v1";
     pub const CAPACITY: &str = "wes.realtime.capacity.v1";
     pub const DISPATCH: &str = "wms-wes.dispatch.events.v1";
+    pub const EXCEPTIONS: &str = "wes.realtime.exceptions.v1";
+    pub const SUPERVISOR_ACTIONS: &str = "wes.supervisor.actions.v1";
+    pub const NOTIFICATIONS: &str = "wes.notifications.v1";
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -157,6 +172,9 @@ mod tests {
             topics::WORK_STATUS,
             topics::CAPACITY,
             topics::DISPATCH,
+            topics::EXCEPTIONS,
+            topics::SUPERVISOR_ACTIONS,
+            topics::NOTIFICATIONS,
         ] {
             let spec = catalog
                 .topic(name)

@@ -6,9 +6,11 @@ use apache_avro::types::Value as AvroValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wes_domain::capacity::CapacitySnapshot;
+use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
 use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
+use wes_domain::supervisor::SupervisorAction;
 use wes_domain::work_status::{TaskStatus, WorkStatus};
 use wes_domain::*;
 
@@ -365,6 +367,15 @@ pub struct PartnerUpserted {
     pub api_key_sha256: Vec<String>,
     #[serde(default)]
     pub api_key_expires_at: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub cert_sha256: Vec<String>,
+    #[serde(default = "accepted")]
+    pub bearer_allowed: bool,
+}
+
+/// Partners written before `bearer_allowed` existed accepted bearer keys.
+fn accepted() -> bool {
+    true
 }
 
 fn new_event_id() -> String {
@@ -446,6 +457,8 @@ impl PartnerUpserted {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.0))
                 .collect(),
+            cert_sha256: p.cert_sha256.iter().cloned().collect(),
+            bearer_allowed: p.bearer_allowed,
         }
     }
     pub fn to_domain(&self) -> Result<Partner, EventsError> {
@@ -463,6 +476,8 @@ impl PartnerUpserted {
                 .iter()
                 .map(|(k, v)| (k.clone(), UtcMillis(*v)))
                 .collect(),
+            cert_sha256: self.cert_sha256.iter().cloned().collect(),
+            bearer_allowed: self.bearer_allowed,
         })
     }
 }
@@ -579,12 +594,162 @@ impl CapacityReported {
     }
 }
 
+/// `io.wes.v1.ExceptionRecorded` on `wes.realtime.exceptions.v1`. Its `event_id` is also the id of
+/// the supervisor-queue entry it opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExceptionRecorded {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub payload_sha256: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub code: String,
+    pub severity: String,
+    pub occurred_at: i64,
+    pub document_ref: Option<DocumentRefRecord>,
+    pub sku: Option<String>,
+    pub location: Option<String>,
+    pub qty: Option<i64>,
+    pub device_id: Option<String>,
+    pub message: Option<String>,
+}
+
+impl ExceptionRecorded {
+    pub fn from_domain(
+        e: &ExceptionReport,
+        partner: &PartnerId,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let event_id = wes_domain::idempotency::event_id(
+            "exception",
+            partner.as_str(),
+            e.correlation_id.as_str(),
+        );
+        Self {
+            event_id: event_id.to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: partner.to_string(),
+            correlation_id: e.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: e.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&e.warehouse_id).to_string(),
+            code: e.code.as_str().into(),
+            severity: e.severity.as_str().into(),
+            occurred_at: e.occurred_at.0,
+            document_ref: e.document_ref.as_ref().map(DocumentRefRecord::from_domain),
+            sku: e.sku.as_ref().map(ToString::to_string),
+            location: e.location.as_ref().map(ToString::to_string),
+            qty: e.qty,
+            device_id: e.device_id.clone(),
+            message: e.message.clone(),
+        }
+    }
+
+    /// The page a paging system gets for this exception; its id is derived from the event id, so
+    /// a producer retry carries the same notification id.
+    pub fn notification(&self) -> NotificationRaised {
+        let mut summary = format!("{} {} in {}", self.severity, self.code, self.warehouse_id);
+        for (label, value) in [
+            ("sku", self.sku.as_deref()),
+            ("location", self.location.as_deref()),
+            ("device", self.device_id.as_deref()),
+        ] {
+            if let Some(value) = value {
+                summary.push_str(&format!(", {label} {value}"));
+            }
+        }
+        if let Some(message) = &self.message {
+            summary.push_str(&format!(": {message}"));
+        }
+        NotificationRaised {
+            notification_id: wes_domain::idempotency::event_id(
+                "notification",
+                "EXCEPTION",
+                &self.event_id,
+            )
+            .to_string(),
+            raised_at: self.recorded_at,
+            warehouse_id: self.warehouse_id.clone(),
+            warehouse_frn: self.warehouse_frn.clone(),
+            severity: self.severity.clone(),
+            source: "EXCEPTION".into(),
+            source_id: self.event_id.clone(),
+            code: self.code.clone(),
+            summary,
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
+/// `io.wes.v1.NotificationRaised` on `wes.notifications.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationRaised {
+    pub notification_id: String,
+    pub raised_at: i64,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub severity: String,
+    pub source: String,
+    pub source_id: String,
+    pub code: String,
+    pub summary: String,
+    pub occurred_at: i64,
+}
+
+/// `io.wes.v1.SupervisorActionRecorded` on `wes.supervisor.actions.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisorActionRecorded {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub entry_id: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub action: String,
+    pub supervisor_id: String,
+    pub partner_id: String,
+    pub reason: Option<String>,
+}
+
+impl SupervisorActionRecorded {
+    pub fn new(
+        entry_id: &str,
+        warehouse: &WarehouseId,
+        action: SupervisorAction,
+        supervisor_id: &str,
+        partner: &PartnerId,
+        reason: Option<String>,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            recorded_at: recorded_at.0,
+            entry_id: entry_id.to_owned(),
+            warehouse_id: warehouse.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(warehouse).to_string(),
+            action: action.as_str().into(),
+            supervisor_id: supervisor_id.to_owned(),
+            partner_id: partner.to_string(),
+            reason,
+        }
+    }
+
+    pub fn supervisor_action(&self) -> Result<SupervisorAction, EventsError> {
+        SupervisorAction::parse(&self.action).ok_or_else(|| invalid("action", &self.action))
+    }
+}
+
 /// Any record the hub reads back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Movement(MovementRecorded),
     WorkStatus(WorkStatusRecorded),
     Capacity(CapacityReported),
+    Exception(ExceptionRecorded),
+    SupervisorAction(SupervisorActionRecorded),
+    Notification(NotificationRaised),
     Dispatch(DispatchEvent),
     Warehouse(WarehouseUpserted),
     Sku(SkuUpserted),
@@ -600,6 +765,11 @@ impl Event {
             "io.wes.v1.MovementRecorded" => Event::Movement(apache_avro::from_value(v)?),
             "io.wes.v1.WorkStatusRecorded" => Event::WorkStatus(apache_avro::from_value(v)?),
             "io.wes.v1.CapacityReported" => Event::Capacity(apache_avro::from_value(v)?),
+            "io.wes.v1.ExceptionRecorded" => Event::Exception(apache_avro::from_value(v)?),
+            "io.wes.v1.SupervisorActionRecorded" => {
+                Event::SupervisorAction(apache_avro::from_value(v)?)
+            }
+            "io.wes.v1.NotificationRaised" => Event::Notification(apache_avro::from_value(v)?),
             "io.wes.v1.DispatchEvent" => Event::Dispatch(apache_avro::from_value(v)?),
             "io.wes.v1.WarehouseUpserted" => Event::Warehouse(apache_avro::from_value(v)?),
             "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
@@ -614,6 +784,9 @@ impl Event {
             Event::Movement(e) => &e.event_id,
             Event::WorkStatus(e) => &e.event_id,
             Event::Capacity(e) => &e.event_id,
+            Event::Exception(e) => &e.event_id,
+            Event::SupervisorAction(e) => &e.event_id,
+            Event::Notification(e) => &e.notification_id,
             Event::Dispatch(e) => &e.event_id,
             Event::Warehouse(e) => &e.event_id,
             Event::Sku(e) => &e.event_id,
@@ -623,10 +796,14 @@ impl Event {
     }
 }
 
-/// Where each record type is written and under which key.
+/// Where each record type is written, under which key, and what it raises along with it.
 pub trait Routed: Serialize {
     const TOPIC: &'static str;
     fn key(&self) -> String;
+    /// A notification appended together with the record (exceptions raise one).
+    fn notification(&self) -> Option<NotificationRaised> {
+        None
+    }
 }
 
 impl Routed for MovementRecorded {
@@ -643,6 +820,27 @@ impl Routed for WorkStatusRecorded {
 }
 impl Routed for CapacityReported {
     const TOPIC: &'static str = topics::CAPACITY;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for ExceptionRecorded {
+    const TOPIC: &'static str = topics::EXCEPTIONS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+    fn notification(&self) -> Option<NotificationRaised> {
+        Some(ExceptionRecorded::notification(self))
+    }
+}
+impl Routed for SupervisorActionRecorded {
+    const TOPIC: &'static str = topics::SUPERVISOR_ACTIONS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for NotificationRaised {
+    const TOPIC: &'static str = topics::NOTIFICATIONS;
     fn key(&self) -> String {
         self.warehouse_frn.clone()
     }
@@ -791,6 +989,8 @@ mod tests {
             allowed_warehouses: [WarehouseId::parse("WH-1").unwrap()].into(),
             api_key_sha256: ["00ff".to_string()].into(),
             api_key_expires_at: [("00ff".to_string(), UtcMillis(7))].into(),
+            cert_sha256: ["ab".repeat(32)].into(),
+            bearer_allowed: false,
         };
         round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
         let work = WorkStatus {
@@ -841,6 +1041,36 @@ mod tests {
                 location: LocationCode::parse("A").unwrap(),
             },
             UtcMillis(1),
+        ));
+        let report = wes_domain::exception::validate_exception(
+            &serde_json::json!({"correlation_id": "ex-1", "warehouse_id": "WH-1", "code": "SHORT_PICK",
+                "severity": "HIGH", "occurred_at": "2026-03-14T09:15:00Z", "sku": "S", "location": "A", "qty": 3,
+                "document_ref": {"type": "SHIPPER", "id": "SH-1"}, "message": "bin empty"}),
+            &md,
+        )
+        .unwrap();
+        let exception =
+            ExceptionRecorded::from_domain(&report, &partner.partner_id, "h".into(), UtcMillis(8));
+        round_trip(&exception);
+        let page = exception.notification();
+        round_trip(&page);
+        assert_eq!(
+            page.summary,
+            "HIGH SHORT_PICK in WH-1, sku S, location A: bin empty"
+        );
+        assert_eq!(
+            page,
+            exception.notification(),
+            "a retry raises the same notification id"
+        );
+        round_trip(&SupervisorActionRecorded::new(
+            &exception.event_id,
+            &report.warehouse_id,
+            SupervisorAction::Close,
+            "sup-anna",
+            &partner.partner_id,
+            Some("restocked".into()),
+            UtcMillis(9),
         ));
     }
 

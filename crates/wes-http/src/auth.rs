@@ -1,15 +1,48 @@
-//! Bearer-key authentication against the partner registry, and role checks. Keys are compared by
-//! their SHA-256 digest; the raw key is never stored or logged.
+//! Authentication against the partner registry, and role checks. A partner proves who it is with
+//! a client certificate on the mTLS listener (its SHA-256 thumbprint is enrolled in the registry)
+//! or, unless its registry entry refuses them, a bearer API key compared by its SHA-256 digest.
+//! The raw key is never stored or logged.
 
 use crate::problem::ApiError;
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use wes_domain::masterdata::{MasterData, Partner, PartnerRole};
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+/// Put on each request by the mTLS listener: the thumbprint of the certificate the client
+/// presented and the TLS handshake verified.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub String);
+
+/// What the request offers to prove its identity.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Certificate(String),
+    Bearer(String),
+    /// No usable credential: why (a 401 problem).
+    Missing(ApiError),
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Credential {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ClientCertificate(thumbprint)) = parts.extensions.get() {
+            return Ok(Credential::Certificate(thumbprint.clone()));
+        }
+        Ok(match bearer(&parts.headers) {
+            Ok(key) => Credential::Bearer(key.to_owned()),
+            Err(problem) => Credential::Missing(problem),
+        })
+    }
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| {
-            ApiError::unauthorized("an `Authorization: Bearer <key>` header is required")
+            ApiError::unauthorized(
+                "a client certificate (mTLS) or an `Authorization: Bearer <key>` header is required",
+            )
         })?;
     let text = value
         .to_str()
@@ -27,27 +60,43 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// An executor on a partner route: authenticated, then charged one token of its rate limit.
 pub fn executor(
     state: &crate::AppState,
-    headers: &HeaderMap,
+    credential: &Credential,
     md: &MasterData,
 ) -> Result<Partner, ApiError> {
-    let partner = authenticate(headers, md, PartnerRole::Executor)?;
+    let partner = authenticate(credential, md, PartnerRole::Executor)?;
     state.rate_limiter.check(partner.partner_id.as_str())?;
     Ok(partner)
 }
 
-/// The partner holding the request's key, which must have `role`.
+/// The partner the credential belongs to, which must have `role`.
 pub fn authenticate(
-    headers: &HeaderMap,
+    credential: &Credential,
     md: &MasterData,
     role: PartnerRole,
 ) -> Result<Partner, ApiError> {
-    let key = bearer(headers)?;
-    let partner = md
-        .partner_for_key(
-            key,
-            wes_domain::UtcMillis(chrono::Utc::now().timestamp_millis()),
-        )
-        .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
+    let partner = match credential {
+        Credential::Missing(problem) => return Err(problem.clone()),
+        Credential::Certificate(thumbprint) => {
+            md.partner_for_certificate(thumbprint).ok_or_else(|| {
+                ApiError::unauthorized(format!(
+                    "the client certificate (SHA-256 {thumbprint}) is not enrolled for any partner"
+                ))
+            })?
+        }
+        Credential::Bearer(key) => {
+            let now = wes_domain::UtcMillis(chrono::Utc::now().timestamp_millis());
+            let partner = md
+                .partner_for_key(key, now)
+                .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
+            if !partner.bearer_allowed {
+                return Err(ApiError::unauthorized(format!(
+                    "partner {} does not accept API keys; authenticate with its client certificate (mTLS)",
+                    partner.partner_id
+                )));
+            }
+            partner
+        }
+    };
     if partner.role != role {
         return Err(ApiError::forbidden_role(format!(
             "partner {} has role {} and cannot use this API (needs {})",

@@ -201,7 +201,7 @@ pub async fn ingest<T: Routed>(
         results[*index] = Some(result);
     }
     let records: Vec<&T> = sends.iter().map(|(_, _, record)| *record).collect();
-    let deliveries = state.producer.send_all(&records).await;
+    let deliveries = append_with_notifications(state, &records).await;
     let mut done = vec![];
     let mut failed = vec![];
     for ((index, cid, _), delivery) in sends.iter().zip(deliveries) {
@@ -228,6 +228,33 @@ pub async fn ingest<T: Routed>(
         .into_iter()
         .map(|r| r.expect("every item has a result"))
         .collect())
+}
+
+/// Appends the records, then the notifications of those the log confirmed (so a page never names
+/// an event that is not in the log). An item succeeds only when both are confirmed; on a retry both
+/// are appended again under the same ids, and the queue and pager consumers deduplicate by id.
+async fn append_with_notifications<T: Routed>(
+    state: &Shared,
+    records: &[&T],
+) -> Vec<Result<wes_kafka::Delivery, wes_kafka::KafkaError>> {
+    let mut deliveries = state.producer.send_all(records).await;
+    let pages: Vec<(usize, wes_events::NotificationRaised)> = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| deliveries[*i].is_ok())
+        .filter_map(|(i, record)| record.notification().map(|page| (i, page)))
+        .collect();
+    if pages.is_empty() {
+        return deliveries;
+    }
+    let page_refs: Vec<&wes_events::NotificationRaised> = pages.iter().map(|(_, p)| p).collect();
+    let paged = state.producer.send_all(&page_refs).await;
+    for ((index, _), result) in pages.iter().zip(paged) {
+        if let Err(e) = result {
+            deliveries[*index] = Err(e);
+        }
+    }
+    deliveries
 }
 
 fn status_word(s: ItemStatus) -> &'static str {

@@ -11,6 +11,8 @@ mod planner;
 pub mod problem;
 pub mod ratelimit;
 mod realtime;
+mod supervisor;
+pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +25,7 @@ use wes_kafka::EventProducer;
 use wes_projector::Projector;
 use wes_store::Store;
 
+pub use auth::ClientCertificate;
 pub use context::trace_id_from_traceparent;
 pub use problem::ApiError;
 
@@ -66,6 +69,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/wes/v1/realtime/movements", post(realtime::movements))
+        .route("/wes/v1/realtime/exceptions", post(realtime::exceptions))
         .route("/wes/v1/realtime/work-status", post(realtime::work_status))
         .route("/wes/v1/realtime/capacity", post(realtime::capacity))
         .route(
@@ -77,6 +81,19 @@ pub fn router(state: Shared) -> Router {
             get(planner::task),
         )
         .route("/planner/v1/capacity/trends", get(planner::capacity_trends))
+        .route("/planner/v1/supervisor/queue", get(supervisor::queue))
+        .route(
+            "/planner/v1/supervisor/queue/{entry_id}",
+            get(supervisor::entry),
+        )
+        .route(
+            "/planner/v1/supervisor/queue/{entry_id}/acknowledge",
+            post(supervisor::acknowledge),
+        )
+        .route(
+            "/planner/v1/supervisor/queue/{entry_id}/close",
+            post(supervisor::close),
+        )
         .route(
             "/planner/v1/releases",
             post(planner::post_releases).get(planner::get_releases),

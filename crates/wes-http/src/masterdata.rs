@@ -2,13 +2,12 @@
 //! a compacted topic; a write returns once the master-data projection (what validation reads) has
 //! applied it. Unchanged records are not written again, so an import can be re-run safely.
 
-use crate::auth::authenticate;
+use crate::auth::{Credential, authenticate};
 use crate::problem::ApiError;
 use crate::{AppState, Shared};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +52,7 @@ pub struct LocationIn {
 #[serde(deny_unknown_fields)]
 pub struct PartnerIn {
     pub partner_id: String,
-    /// EXECUTOR (default) or ADMIN.
+    /// EXECUTOR (default), ADMIN or SUPERVISOR.
     #[serde(default)]
     pub role: Option<String>,
     #[serde(default)]
@@ -70,6 +69,16 @@ pub struct PartnerIn {
     /// Key ids (first 16 hex digits of a digest, as listed) to revoke: they stop working at once.
     #[serde(default)]
     pub revoke_key_ids: Vec<String>,
+    /// Client-certificate SHA-256 thumbprints to enroll for mTLS (hex, colons allowed).
+    #[serde(default)]
+    pub cert_sha256: Vec<String>,
+    /// Enrolled thumbprints to remove: those certificates stop working at once.
+    #[serde(default)]
+    pub revoke_cert_sha256: Vec<String>,
+    /// Whether bearer keys are accepted (default: unchanged, `true` for a new partner). Set
+    /// `false` in production so the partner can only authenticate with its certificate.
+    #[serde(default)]
+    pub bearer_allowed: Option<bool>,
 }
 
 /// A master-data import: any mix of the four kinds.
@@ -197,8 +206,10 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
             )?;
             let role_text = p.role.as_deref().unwrap_or("EXECUTOR");
             let role = PartnerRole::parse(role_text).ok_or_else(|| {
-                ApiError::bad_request(format!("role {role_text:?} is not EXECUTOR or ADMIN"))
-                    .with_field(&format!("/partners/{i}/role"))
+                ApiError::bad_request(format!(
+                    "role {role_text:?} is not EXECUTOR, ADMIN or SUPERVISOR"
+                ))
+                .with_field(&format!("/partners/{i}/role"))
             })?;
             let mut allowed = BTreeSet::new();
             for (j, w) in p.allowed_warehouses.iter().enumerate() {
@@ -266,12 +277,36 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, ApiError> {
                     expiry.remove(&digest);
                 }
             }
+            let mut certs: BTreeSet<String> =
+                existing.map(|e| e.cert_sha256.clone()).unwrap_or_default();
+            let thumbprint = |field: String, text: &str| {
+                normalize_thumbprint(text).ok_or_else(|| {
+                    ApiError::bad_request("certificate thumbprints are 64 hex digits (SHA-256)")
+                        .with_field(&field)
+                })
+            };
+            for (j, text) in p.cert_sha256.iter().enumerate() {
+                certs.insert(thumbprint(format!("/partners/{i}/cert_sha256/{j}"), text)?);
+            }
+            for (j, text) in p.revoke_cert_sha256.iter().enumerate() {
+                let field = format!("/partners/{i}/revoke_cert_sha256/{j}");
+                if !certs.remove(&thumbprint(field.clone(), text)?) {
+                    return Err(ApiError::not_found(format!(
+                        "partner {partner_id} has no certificate {text}"
+                    ))
+                    .with_field(&field));
+                }
+            }
             Ok(Partner {
                 partner_id,
                 role,
                 allowed_warehouses: allowed,
                 api_key_sha256: keys,
                 api_key_expires_at: expiry,
+                cert_sha256: certs,
+                bearer_allowed: p
+                    .bearer_allowed
+                    .unwrap_or_else(|| existing.is_none_or(|e| e.bearer_allowed)),
             })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -353,8 +388,8 @@ pub async fn apply_bundle(state: &AppState, bundle: &Bundle) -> Result<BundleRep
     })
 }
 
-fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    authenticate(headers, &state.masterdata(), PartnerRole::Admin).map(|_| ())
+fn admin(state: &Shared, credential: &Credential) -> Result<(), ApiError> {
+    authenticate(credential, &state.masterdata(), PartnerRole::Admin).map(|_| ())
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -364,18 +399,18 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
 
 pub async fn post_bundle(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     Ok(Json(apply_bundle(&state, &parse::<Bundle>(&bytes)?).await?))
 }
 
 pub async fn get_all(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let md = state.masterdata();
     let mut warehouses: Vec<_> = md
         .warehouses
@@ -396,7 +431,7 @@ pub async fn get_all(
     let mut partners: Vec<_> = md
         .partners
         .values()
-        .map(|p| json!({"partner_id": p.partner_id, "role": p.role, "allowed_warehouses": p.allowed_warehouses, "api_keys": p.api_key_sha256.iter().map(|d| json!({"key_id": key_id(d), "expires_at": p.api_key_expires_at.get(d).map(|t| t.to_rfc3339())})).collect::<Vec<_>>()}))
+        .map(|p| json!({"partner_id": p.partner_id, "role": p.role, "allowed_warehouses": p.allowed_warehouses, "api_keys": p.api_key_sha256.iter().map(|d| json!({"key_id": key_id(d), "expires_at": p.api_key_expires_at.get(d).map(|t| t.to_rfc3339())})).collect::<Vec<_>>(), "cert_sha256": p.cert_sha256, "bearer_allowed": p.bearer_allowed}))
         .collect();
     partners.sort_by_key(|p| p["partner_id"].as_str().unwrap_or_default().to_owned());
     Ok(Json(
@@ -417,11 +452,11 @@ fn path_must_match(field: &str, in_path: &str, in_body: &str) -> Result<(), ApiE
 
 pub async fn put_warehouse(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path(warehouse_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let mut w: WarehouseIn = if bytes.is_empty() {
         WarehouseIn::default()
     } else {
@@ -445,11 +480,11 @@ pub async fn put_warehouse(
 
 pub async fn put_sku(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path(sku): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let mut body: Value = parse(&bytes)?;
     if let Value::Object(map) = &mut body {
         map.entry("sku")
@@ -472,10 +507,10 @@ pub async fn put_sku(
 
 pub async fn put_location(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path((warehouse_id, location)): Path<(String, String)>,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     Ok(Json(
         apply_bundle(
             &state,
@@ -493,11 +528,11 @@ pub async fn put_location(
 
 pub async fn put_partner(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path(partner_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let mut body: Value = parse(&bytes)?;
     if let Value::Object(map) = &mut body {
         map.entry("partner_id")
@@ -564,11 +599,11 @@ fn partner_in(existing: &Partner) -> PartnerIn {
 /// Body (optional): `{"expires_at": "<RFC 3339>"}`.
 pub async fn issue_key(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path(partner_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let existing = existing_partner(&state, &partner_id)?;
     let request: IssueKey = if bytes.is_empty() {
         IssueKey::default()
@@ -610,10 +645,10 @@ pub async fn issue_key(
 /// answers (the master-data projection has applied the change).
 pub async fn revoke_key(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path((partner_id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let existing = existing_partner(&state, &partner_id)?;
     let partner = PartnerIn {
         revoke_key_ids: vec![key.clone()],

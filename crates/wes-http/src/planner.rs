@@ -1,7 +1,7 @@
 //! Planner-internal API (admin key): releases to dispatch, ledger queries, projections.
 
 use crate::Shared;
-use crate::auth::authenticate;
+use crate::auth::{Credential, authenticate};
 use crate::ingest::{parse_body, respond};
 use crate::problem::ApiError;
 use axum::Json;
@@ -20,7 +20,7 @@ use wes_store::queries::MovementFilter;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 10_000;
 
-fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
+pub(crate) fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     match requested {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -31,19 +31,20 @@ fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-fn admin(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    authenticate(headers, &state.masterdata(), PartnerRole::Admin).map(|_| ())
+fn admin(state: &Shared, credential: &Credential) -> Result<(), ApiError> {
+    authenticate(credential, &state.masterdata(), PartnerRole::Admin).map(|_| ())
 }
 
 /// `POST /planner/v1/releases`: one release or an array; each gets its own result. Releases are
 /// keyed `(planner_id, correlation_id)` like realtime events; a missing `correlation_id` is assigned.
 pub async fn post_releases(
     State(state): State<Shared>,
+    credential: Credential,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let md = state.masterdata();
-    authenticate(&headers, &md, PartnerRole::Admin)?;
+    authenticate(&credential, &md, PartnerRole::Admin)?;
     let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     // Assign correlation ids first, so the idempotency key and the result carry them.
@@ -136,10 +137,10 @@ pub struct ReleaseQuery {
 
 pub async fn get_releases(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Query(q): Query<ReleaseQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let rows = state
         .store
         .releases(
@@ -161,10 +162,10 @@ pub struct BalanceQuery {
 
 pub async fn balances(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Query(q): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let rows = state
         .store
         .balances(
@@ -189,10 +190,10 @@ pub struct MovementQuery {
 
 pub async fn movements(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Query(q): Query<MovementQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let filter = MovementFilter {
         warehouse_id: q.warehouse_id.as_deref(),
         sku: q.sku.as_deref(),
@@ -214,19 +215,19 @@ fn projector_error(e: wes_projector::ProjectorError) -> ApiError {
 
 pub async fn projections(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let status = state.projector.status().await.map_err(projector_error)?;
     Ok(Json(json!({"projections": status})))
 }
 
 pub async fn rebuild(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let kind = ProjectionKind::parse(&name).ok_or_else(|| {
         ApiError::not_found(format!(
             "no projection {name:?}; known: {}",
@@ -249,11 +250,11 @@ pub struct DocumentTasksQuery {
 /// `GET /planner/v1/documents/{type}/{id}/tasks`: current state of every task of a document.
 pub async fn tasks_of_document(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path((doc_type, doc_id)): Path<(String, String)>,
     Query(q): Query<DocumentTasksQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let tasks = state
         .store
         .tasks_of_document(&doc_type, &doc_id, q.warehouse_id.as_deref())
@@ -266,10 +267,10 @@ pub async fn tasks_of_document(
 /// `GET /planner/v1/warehouses/{warehouse}/tasks/{task}`: one task and its full history.
 pub async fn task(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Path((warehouse_id, task_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let (current, history) = state
         .store
         .task(&warehouse_id, &task_id)
@@ -301,10 +302,10 @@ const MAX_SNAPSHOTS: i64 = 200_000;
 /// `GET /planner/v1/capacity/trends?warehouse_id&from&to&bucket`: time-bucketed capacity series.
 pub async fn capacity_trends(
     State(state): State<Shared>,
-    headers: HeaderMap,
+    credential: Credential,
     Query(q): Query<TrendQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &headers)?;
+    admin(&state, &credential)?;
     let time = |field: &str, text: &str| {
         wes_domain::UtcMillis::parse_rfc3339(text).ok_or_else(|| {
             ApiError::bad_request(format!("`{field}` must be an RFC 3339 timestamp"))

@@ -86,6 +86,15 @@ impl ApiError {
             detail,
         )
     }
+    /// The request conflicts with the current state of what it names (e.g. closing a closed entry).
+    pub fn state_conflict(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "state-conflict",
+            "Conflicts with the current state",
+            detail,
+        )
+    }
     pub fn key_reused(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,7 +1,7 @@
-//! The realtime partner endpoints (contract §3): movements, work-status, capacity.
+//! The realtime partner endpoints (contract §3): movements, exceptions, work-status, capacity.
 
 use crate::Shared;
-use crate::auth::executor;
+use crate::auth::{Credential, executor};
 use crate::ingest::{parse_body, read_body, respond};
 use crate::problem::ApiError;
 use axum::body::Body;
@@ -10,23 +10,27 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 use wes_domain::capacity::validate_capacity;
+use wes_domain::exception::validate_exception;
 use wes_domain::masterdata::{MasterData, Partner};
 use wes_domain::movement::validate_movement;
 use wes_domain::work_status::validate_work_status;
 use wes_domain::{Rejection, UtcMillis};
-use wes_events::{CapacityReported, MovementRecorded, Routed, WorkStatusRecorded};
+use wes_events::{
+    CapacityReported, ExceptionRecorded, MovementRecorded, Routed, WorkStatusRecorded,
+};
 
 /// The shape every realtime endpoint shares: authenticate the executor and charge its rate limit
 /// before reading the body, then validate each item into its event and ingest under `scope`.
 async fn realtime<T: Routed>(
     state: Shared,
+    credential: Credential,
     headers: HeaderMap,
     body: Body,
     scope: &str,
     to_record: impl Fn(&Value, &MasterData, &Partner, String, UtcMillis) -> Result<T, Rejection>,
 ) -> Result<Response, ApiError> {
     let md = state.masterdata();
-    let partner = executor(&state, &headers, &md)?;
+    let partner = executor(&state, &credential, &md)?;
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
     let key_owner = partner.partner_id.to_string();
@@ -44,11 +48,13 @@ async fn realtime<T: Routed>(
 /// `POST /wes/v1/realtime/movements`: applied to the ledger.
 pub async fn movements(
     State(state): State<Shared>,
+    credential: Credential,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     realtime(
         state,
+        credential,
         headers,
         body,
         "movement",
@@ -65,14 +71,42 @@ pub async fn movements(
     .await
 }
 
-/// `POST /wes/v1/realtime/work-status`: task lifecycle transitions, no ledger effect.
-pub async fn work_status(
+/// `POST /wes/v1/realtime/exceptions`: each opens a supervisor-queue entry and raises a notification.
+pub async fn exceptions(
     State(state): State<Shared>,
+    credential: Credential,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     realtime(
         state,
+        credential,
+        headers,
+        body,
+        "exception",
+        |item, md, partner, fingerprint, now| {
+            let report = validate_exception(item, md)?;
+            Ok(ExceptionRecorded::from_domain(
+                &report,
+                &partner.partner_id,
+                fingerprint,
+                now,
+            ))
+        },
+    )
+    .await
+}
+
+/// `POST /wes/v1/realtime/work-status`: task lifecycle transitions, no ledger effect.
+pub async fn work_status(
+    State(state): State<Shared>,
+    credential: Credential,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    realtime(
+        state,
+        credential,
         headers,
         body,
         "work-status",
@@ -92,11 +126,13 @@ pub async fn work_status(
 /// `POST /wes/v1/realtime/capacity`: snapshots for dashboards and trends only.
 pub async fn capacity(
     State(state): State<Shared>,
+    credential: Credential,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     realtime(
         state,
+        credential,
         headers,
         body,
         "capacity",

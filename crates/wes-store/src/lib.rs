@@ -109,6 +109,19 @@ impl Store {
             for ddl in kind.create_statements(&Tables::LIVE, true) {
                 sqlx::query(&ddl).execute(&self.pool).await?;
             }
+            for (table, column, definition) in kind.added_columns() {
+                let present = sqlx::query(&format!("SELECT {column} FROM {table} LIMIT 1"))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .is_ok();
+                if !present {
+                    sqlx::query(&format!(
+                        "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+                    ))
+                    .execute(&self.pool)
+                    .await?;
+                }
+            }
         }
         Ok(())
     }

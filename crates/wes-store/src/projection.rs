@@ -24,6 +24,8 @@ pub enum ProjectionKind {
     Tasks,
     /// Capacity snapshots for trend charts. Reads no inventory, writes no inventory.
     Capacity,
+    /// The supervisor queue: entries opened by exceptions, acknowledged and closed by supervisors.
+    Supervisor,
 }
 
 /// Physical table names: live, or the shadow set a rebuild fills.
@@ -74,7 +76,8 @@ const MASTERDATA_TABLES: &[TableDef] = &[
     },
     TableDef {
         name: "md_partners",
-        columns: "partner_id TEXT PRIMARY KEY, role TEXT NOT NULL, allowed_warehouses TEXT NOT NULL, api_key_sha256 TEXT NOT NULL, api_key_expires_at TEXT NOT NULL, recorded_at BIGINT NOT NULL",
+        columns: "partner_id TEXT PRIMARY KEY, role TEXT NOT NULL, allowed_warehouses TEXT NOT NULL, api_key_sha256 TEXT NOT NULL, api_key_expires_at TEXT NOT NULL, recorded_at BIGINT NOT NULL,
+                  cert_sha256 TEXT NOT NULL DEFAULT '[]', bearer_allowed BIGINT NOT NULL DEFAULT 1",
     },
 ];
 
@@ -164,6 +167,38 @@ const CAPACITY_INDEXES: &[IndexDef] = &[IndexDef {
     columns: "warehouse_id, occurred_at",
 }];
 
+const SUPERVISOR_TABLES: &[TableDef] = &[
+    // Detail columns are nullable: a supervisor step read before its entry's opening event (the
+    // two come from different topics) creates the row, and the opening event fills it in.
+    TableDef {
+        name: "supervisor_entries",
+        columns: "entry_id TEXT PRIMARY KEY, warehouse_id TEXT NOT NULL, status TEXT NOT NULL, source TEXT, code TEXT,
+                  severity TEXT, severity_rank BIGINT, opened_at BIGINT, occurred_at BIGINT, partner_id TEXT, correlation_id TEXT,
+                  document_type TEXT, document_id TEXT, document_line_no BIGINT, sku TEXT, location TEXT, qty BIGINT,
+                  device_id TEXT, message TEXT, acknowledged_by TEXT, acknowledged_at BIGINT,
+                  closed_by TEXT, closed_at BIGINT, close_reason TEXT",
+    },
+    TableDef {
+        name: "supervisor_steps",
+        columns: "event_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, step TEXT NOT NULL, actor TEXT NOT NULL,
+                  partner_id TEXT NOT NULL, at BIGINT NOT NULL, reason TEXT, kafka_topic TEXT NOT NULL,
+                  kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL",
+    },
+];
+
+const SUPERVISOR_INDEXES: &[IndexDef] = &[
+    IndexDef {
+        name: "ix_supervisor_entries_queue",
+        table: "supervisor_entries",
+        columns: "warehouse_id, status, opened_at",
+    },
+    IndexDef {
+        name: "ix_supervisor_steps_entry",
+        table: "supervisor_steps",
+        columns: "entry_id, at",
+    },
+];
+
 const DISPATCH_INDEXES: &[IndexDef] = &[IndexDef {
     name: "ix_dispatch_releases_document",
     table: "dispatch_releases",
@@ -195,12 +230,13 @@ pub struct Position {
 }
 
 impl ProjectionKind {
-    pub const ALL: [ProjectionKind; 5] = [
+    pub const ALL: [ProjectionKind; 6] = [
         ProjectionKind::MasterData,
         ProjectionKind::Ledger,
         ProjectionKind::Dispatch,
         ProjectionKind::Tasks,
         ProjectionKind::Capacity,
+        ProjectionKind::Supervisor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -210,6 +246,7 @@ impl ProjectionKind {
             ProjectionKind::Dispatch => "dispatch",
             ProjectionKind::Tasks => "tasks",
             ProjectionKind::Capacity => "capacity",
+            ProjectionKind::Supervisor => "supervisor",
         }
     }
 
@@ -229,6 +266,7 @@ impl ProjectionKind {
             ProjectionKind::Dispatch => &[topics::DISPATCH],
             ProjectionKind::Tasks => &[topics::WORK_STATUS],
             ProjectionKind::Capacity => &[topics::CAPACITY],
+            ProjectionKind::Supervisor => &[topics::EXCEPTIONS, topics::SUPERVISOR_ACTIONS],
         }
     }
 
@@ -239,6 +277,7 @@ impl ProjectionKind {
             ProjectionKind::Dispatch => DISPATCH_TABLES,
             ProjectionKind::Tasks => TASK_TABLES,
             ProjectionKind::Capacity => CAPACITY_TABLES,
+            ProjectionKind::Supervisor => SUPERVISOR_TABLES,
         }
     }
 
@@ -249,6 +288,19 @@ impl ProjectionKind {
             ProjectionKind::Dispatch => DISPATCH_INDEXES,
             ProjectionKind::Tasks => TASK_INDEXES,
             ProjectionKind::Capacity => CAPACITY_INDEXES,
+            ProjectionKind::Supervisor => SUPERVISOR_INDEXES,
+        }
+    }
+
+    /// Columns added after a table was first created: `(table, column, definition)`. Databases
+    /// created before get them through `ALTER TABLE` at start.
+    pub fn added_columns(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        match self {
+            ProjectionKind::MasterData => &[
+                ("md_partners", "cert_sha256", "TEXT NOT NULL DEFAULT '[]'"),
+                ("md_partners", "bearer_allowed", "BIGINT NOT NULL DEFAULT 1"),
+            ],
+            _ => &[],
         }
     }
 
@@ -332,11 +384,11 @@ async fn apply_event(
         }
         (ProjectionKind::MasterData, Event::Partner(e)) => {
             sqlx::query(&format!(
-                "INSERT INTO {0} (partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at, recorded_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO {0} (partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at, recorded_at,
+                 cert_sha256, bearer_allowed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                  ON CONFLICT (partner_id) DO UPDATE SET role = excluded.role, allowed_warehouses = excluded.allowed_warehouses,
                  api_key_sha256 = excluded.api_key_sha256, api_key_expires_at = excluded.api_key_expires_at,
-                 recorded_at = excluded.recorded_at",
+                 recorded_at = excluded.recorded_at, cert_sha256 = excluded.cert_sha256, bearer_allowed = excluded.bearer_allowed",
                 t.n("md_partners")
             ))
             .bind(&e.partner_id)
@@ -345,6 +397,8 @@ async fn apply_event(
             .bind(serde_json::to_string(&e.api_key_sha256).expect("strings serialize"))
             .bind(serde_json::to_string(&e.api_key_expires_at).expect("a map of numbers serializes"))
             .bind(e.recorded_at)
+            .bind(serde_json::to_string(&e.cert_sha256).expect("strings serialize"))
+            .bind(i64::from(e.bearer_allowed))
             .execute(&mut *conn)
             .await?;
         }
@@ -387,6 +441,12 @@ async fn apply_event(
         }
         (ProjectionKind::Tasks, Event::WorkStatus(e)) => {
             return apply_work_status(conn, t, r, e).await;
+        }
+        (ProjectionKind::Supervisor, Event::Exception(e)) => {
+            return open_supervisor_entry(conn, t, r, e).await;
+        }
+        (ProjectionKind::Supervisor, Event::SupervisorAction(e)) => {
+            return apply_supervisor_action(conn, t, r, e).await;
         }
         (ProjectionKind::Capacity, Event::Capacity(e)) => {
             let inserted = sqlx::query(&format!(
@@ -496,6 +556,166 @@ async fn apply_work_status(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(true)
+}
+
+/// Records one step of an entry's audit trail (once per event id); false when already recorded.
+#[allow(clippy::too_many_arguments)]
+async fn record_supervisor_step(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    r: &Record<'_>,
+    event_id: &str,
+    entry_id: &str,
+    step: &str,
+    actor: &str,
+    partner_id: &str,
+    at: i64,
+    reason: Option<&str>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO {} (event_id, entry_id, step, actor, partner_id, at, reason, kafka_topic, kafka_partition, kafka_offset)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
+        t.n("supervisor_steps")
+    ))
+    .bind(event_id)
+    .bind(entry_id)
+    .bind(step)
+    .bind(actor)
+    .bind(partner_id)
+    .bind(at)
+    .bind(reason)
+    .bind(r.topic)
+    .bind(r.partition as i64)
+    .bind(r.offset)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// An exception opens the entry whose id is the exception's event id. The status is left alone
+/// when a supervisor step was read first.
+async fn open_supervisor_entry(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    r: &Record<'_>,
+    e: &wes_events::ExceptionRecorded,
+) -> Result<bool, StoreError> {
+    use wes_domain::exception::Severity;
+    if !record_supervisor_step(
+        conn,
+        t,
+        r,
+        &e.event_id,
+        &e.event_id,
+        "OPENED",
+        &e.partner_id,
+        &e.partner_id,
+        e.recorded_at,
+        e.message.as_deref(),
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    let rank = Severity::parse(&e.severity).map_or(0, |s| s as i64);
+    let doc = e.document_ref.as_ref();
+    sqlx::query(&format!(
+        "INSERT INTO {0} (entry_id, warehouse_id, status, source, code, severity, severity_rank, opened_at, occurred_at,
+         partner_id, correlation_id, document_type, document_id, document_line_no, sku, location, qty, device_id, message)
+         VALUES ($1, $2, 'OPEN', 'EXCEPTION', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (entry_id) DO UPDATE SET source = excluded.source, code = excluded.code, severity = excluded.severity,
+         severity_rank = excluded.severity_rank, opened_at = excluded.opened_at, occurred_at = excluded.occurred_at,
+         partner_id = excluded.partner_id, correlation_id = excluded.correlation_id, document_type = excluded.document_type,
+         document_id = excluded.document_id, document_line_no = excluded.document_line_no, sku = excluded.sku,
+         location = excluded.location, qty = excluded.qty, device_id = excluded.device_id, message = excluded.message",
+        t.n("supervisor_entries")
+    ))
+    .bind(&e.event_id)
+    .bind(&e.warehouse_id)
+    .bind(&e.code)
+    .bind(&e.severity)
+    .bind(rank)
+    .bind(e.recorded_at)
+    .bind(e.occurred_at)
+    .bind(&e.partner_id)
+    .bind(&e.correlation_id)
+    .bind(doc.map(|d| d.doc_type.as_str()))
+    .bind(doc.map(|d| d.id.as_str()))
+    .bind(doc.and_then(|d| d.line_no))
+    .bind(e.sku.as_deref())
+    .bind(e.location.as_deref())
+    .bind(e.qty)
+    .bind(e.device_id.as_deref())
+    .bind(e.message.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// A supervisor step: recorded in the trail, and the entry's status merged forward
+/// (`wes_domain::supervisor::merge`); the first acknowledgement and closure keep their who and when.
+async fn apply_supervisor_action(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    r: &Record<'_>,
+    e: &wes_events::SupervisorActionRecorded,
+) -> Result<bool, StoreError> {
+    use wes_domain::supervisor::{EntryStatus, SupervisorAction, merge};
+    let action = e.supervisor_action()?;
+    let target = action.target();
+    if !record_supervisor_step(
+        conn,
+        t,
+        r,
+        &e.event_id,
+        &e.entry_id,
+        target.as_str(),
+        &e.supervisor_id,
+        &e.partner_id,
+        e.recorded_at,
+        e.reason.as_deref(),
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    let entries = t.n("supervisor_entries");
+    let current: Option<String> =
+        sqlx::query_scalar(&format!("SELECT status FROM {entries} WHERE entry_id = $1"))
+            .bind(&e.entry_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let current = current
+        .as_deref()
+        .and_then(EntryStatus::parse)
+        .unwrap_or(EntryStatus::Open);
+    let status = merge(current, target);
+    let (by, at, reason) = match action {
+        SupervisorAction::Acknowledge => ("acknowledged_by", "acknowledged_at", None),
+        SupervisorAction::Close => ("closed_by", "closed_at", Some("close_reason")),
+    };
+    let reason_sets = reason
+        .map(|c| format!(", {c} = COALESCE({entries}.{c}, excluded.{c})"))
+        .unwrap_or_default();
+    let sql = format!(
+        "INSERT INTO {entries} (entry_id, warehouse_id, status, {by}, {at}{0}) VALUES ($1, $2, $3, $4, $5{1})
+         ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status, {by} = COALESCE({entries}.{by}, excluded.{by}),
+         {at} = COALESCE({entries}.{at}, excluded.{at}){reason_sets}",
+        reason.map(|c| format!(", {c}")).unwrap_or_default(),
+        if reason.is_some() { ", $6" } else { "" },
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(&e.entry_id)
+        .bind(&e.warehouse_id)
+        .bind(status.as_str())
+        .bind(&e.supervisor_id)
+        .bind(e.recorded_at);
+    if reason.is_some() {
+        query = query.bind(e.reason.as_deref());
+    }
+    query.execute(&mut *conn).await?;
     Ok(true)
 }
 

@@ -12,7 +12,12 @@ use wes_domain::*;
 /// Builds `WHERE a = $1 AND b = $2 …` from the filters that are set.
 struct Filter {
     clauses: Vec<String>,
-    values: Vec<String>,
+    values: Vec<Param>,
+}
+
+enum Param {
+    Text(String),
+    Int(i64),
 }
 
 impl Filter {
@@ -24,15 +29,38 @@ impl Filter {
     }
     fn eq(&mut self, column: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
-            self.values.push(v.to_owned());
+            self.values.push(Param::Text(v.to_owned()));
             self.clauses
                 .push(format!("{column} = ${}", self.values.len()));
         }
         self
     }
+    /// `column <op> value`, e.g. `occurred_at >= $3`.
+    fn cmp(&mut self, column: &str, op: &str, value: Option<i64>) -> &mut Self {
+        if let Some(v) = value {
+            self.values.push(Param::Int(v));
+            self.clauses
+                .push(format!("{column} {op} ${}", self.values.len()));
+        }
+        self
+    }
+    /// `column IN (…)`; an empty list matches nothing.
+    fn one_of(&mut self, column: &str, values: &[String]) -> &mut Self {
+        let mut placeholders = vec![];
+        for v in values {
+            self.values.push(Param::Text(v.clone()));
+            placeholders.push(format!("${}", self.values.len()));
+        }
+        self.clauses.push(if placeholders.is_empty() {
+            "1 = 0".to_owned()
+        } else {
+            format!("{column} IN ({})", placeholders.join(", "))
+        });
+        self
+    }
     fn either(&mut self, a: &str, b: &str, value: Option<&str>) -> &mut Self {
         if let Some(v) = value {
-            self.values.push(v.to_owned());
+            self.values.push(Param::Text(v.to_owned()));
             let n = self.values.len();
             self.clauses.push(format!("({a} = ${n} OR {b} = ${n})"));
         }
@@ -48,7 +76,10 @@ impl Filter {
     async fn fetch(&self, store: &Store, sql: &str) -> Result<Vec<AnyRow>, sqlx::Error> {
         let mut query = sqlx::query(sql);
         for v in &self.values {
-            query = query.bind(v.clone());
+            query = match v {
+                Param::Text(text) => query.bind(text.clone()),
+                Param::Int(n) => query.bind(*n),
+            };
         }
         query.fetch_all(&store.pool).await
     }
@@ -163,7 +194,7 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()?;
         let partners = sqlx::query(
-            "SELECT partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at FROM md_partners",
+            "SELECT partner_id, role, allowed_warehouses, api_key_sha256, api_key_expires_at, cert_sha256, bearer_allowed FROM md_partners",
         )
         .fetch_all(&self.pool)
         .await?
@@ -189,6 +220,10 @@ impl Store {
                     .into_iter()
                     .map(|(k, v)| (k, UtcMillis(v)))
                     .collect(),
+                cert_sha256: parse_json_list(&r.try_get::<String, _>("cert_sha256").ok()?)
+                    .into_iter()
+                    .collect(),
+                bearer_allowed: r.try_get::<i64, _>("bearer_allowed").ok()? != 0,
             })
         })
         .collect();
@@ -478,5 +513,159 @@ impl Store {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
+    }
+}
+
+/// Filters of the supervisor queue; `warehouses` is the set the caller may see.
+#[derive(Debug, Default)]
+pub struct QueueFilter<'a> {
+    pub warehouses: Vec<String>,
+    pub status: Option<&'a str>,
+    pub severity: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// `occurred_at >= from` (ms).
+    pub from: Option<i64>,
+    /// `occurred_at < to` (ms).
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SupervisorEntryRow {
+    pub entry_id: String,
+    pub warehouse_id: String,
+    pub status: String,
+    pub source: Option<String>,
+    pub code: Option<String>,
+    pub severity: Option<String>,
+    pub occurred_at: Option<String>,
+    pub opened_at: Option<String>,
+    pub partner_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub document_ref: Option<serde_json::Value>,
+    pub sku: Option<String>,
+    pub location: Option<String>,
+    pub qty: Option<i64>,
+    pub device_id: Option<String>,
+    pub message: Option<String>,
+    pub acknowledged: Option<serde_json::Value>,
+    pub closed: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SupervisorStepRow {
+    pub event_id: String,
+    /// OPENED, ACKNOWLEDGED or CLOSED.
+    pub step: String,
+    /// The reporting partner for OPENED, the supervisor for the others.
+    pub by: String,
+    pub partner_id: String,
+    pub at: String,
+    pub reason: Option<String>,
+}
+
+fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(column)?
+        .map(|ms| UtcMillis(ms).to_rfc3339()))
+}
+
+fn supervisor_entry_row(r: &AnyRow) -> Result<SupervisorEntryRow, sqlx::Error> {
+    let doc_type: Option<String> = r.try_get("document_type")?;
+    let acknowledged_by: Option<String> = r.try_get("acknowledged_by")?;
+    let closed_by: Option<String> = r.try_get("closed_by")?;
+    Ok(SupervisorEntryRow {
+        entry_id: r.try_get("entry_id")?,
+        warehouse_id: r.try_get("warehouse_id")?,
+        status: r.try_get("status")?,
+        source: r.try_get("source")?,
+        code: r.try_get("code")?,
+        severity: r.try_get("severity")?,
+        occurred_at: millis_text(r, "occurred_at")?,
+        opened_at: millis_text(r, "opened_at")?,
+        partner_id: r.try_get("partner_id")?,
+        correlation_id: r.try_get("correlation_id")?,
+        document_ref: match doc_type {
+            Some(t) => Some(serde_json::json!({
+                "type": t, "id": r.try_get::<Option<String>, _>("document_id")?,
+                "line_no": r.try_get::<Option<i64>, _>("document_line_no")?
+            })),
+            None => None,
+        },
+        sku: r.try_get("sku")?,
+        location: r.try_get("location")?,
+        qty: r.try_get("qty")?,
+        device_id: r.try_get("device_id")?,
+        message: r.try_get("message")?,
+        acknowledged: match acknowledged_by {
+            Some(by) => {
+                Some(serde_json::json!({"by": by, "at": millis_text(r, "acknowledged_at")?}))
+            }
+            None => None,
+        },
+        closed: match closed_by {
+            Some(by) => Some(
+                serde_json::json!({"by": by, "at": millis_text(r, "closed_at")?,
+                                                "reason": r.try_get::<Option<String>, _>("close_reason")?}),
+            ),
+            None => None,
+        },
+    })
+}
+
+impl Store {
+    /// The supervisor queue, most urgent first, then oldest first.
+    pub async fn supervisor_queue(
+        &self,
+        filter: &QueueFilter<'_>,
+        limit: i64,
+    ) -> Result<Vec<SupervisorEntryRow>, StoreError> {
+        let mut f = Filter::new();
+        f.one_of("warehouse_id", &filter.warehouses)
+            .eq("status", filter.status)
+            .eq("severity", filter.severity)
+            .eq("code", filter.code)
+            .cmp("occurred_at", ">=", filter.from)
+            .cmp("occurred_at", "<", filter.to);
+        let sql = format!(
+            "SELECT * FROM supervisor_entries{} ORDER BY severity_rank DESC, occurred_at, entry_id LIMIT {limit}",
+            f.sql()
+        );
+        let rows = f.fetch(self, &sql).await?;
+        Ok(rows
+            .iter()
+            .map(supervisor_entry_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One entry with its audit trail in time order.
+    pub async fn supervisor_entry(
+        &self,
+        entry_id: &str,
+    ) -> Result<Option<(SupervisorEntryRow, Vec<SupervisorStepRow>)>, StoreError> {
+        let Some(entry) = sqlx::query("SELECT * FROM supervisor_entries WHERE entry_id = $1")
+            .bind(entry_id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let steps = sqlx::query(
+            "SELECT * FROM supervisor_steps WHERE entry_id = $1 ORDER BY at, kafka_topic, kafka_partition, kafka_offset",
+        )
+        .bind(entry_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SupervisorStepRow {
+                event_id: r.try_get("event_id")?,
+                step: r.try_get("step")?,
+                by: r.try_get("actor")?,
+                partner_id: r.try_get("partner_id")?,
+                at: UtcMillis(r.try_get("at")?).to_rfc3339(),
+                reason: r.try_get("reason")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some((supervisor_entry_row(&entry)?, steps)))
     }
 }

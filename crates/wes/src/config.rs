@@ -45,6 +45,20 @@ pub struct ServeConfig {
     /// Requests a partner may send at once above the sustained rate.
     #[arg(long, env = "WES_RATE_LIMIT_BURST", default_value_t = 100.0)]
     pub rate_limit_burst: f64,
+    /// Address of the mTLS listener (the same API; partners authenticate with client
+    /// certificates). Off unless set; needs `WES_TLS_CERT` and `WES_TLS_KEY`.
+    #[arg(long, env = "WES_TLS_ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_addr: Option<SocketAddr>,
+    /// PEM certificate chain of the mTLS listener.
+    #[arg(long, env = "WES_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the mTLS listener.
+    #[arg(long, env = "WES_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of the CAs whose client certificates pass the handshake. Without it only
+    /// certificates enrolled in the partner registry (by thumbprint) are accepted.
+    #[arg(long, env = "WES_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// The `wes-broker` executable (default: next to this one).
     #[arg(long, env = "WES_BROKER_BIN")]
     pub broker_bin: Option<PathBuf>,

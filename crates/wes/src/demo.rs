@@ -10,6 +10,8 @@ use wes_http::masterdata::{
 };
 
 pub const ADMIN_PARTNER: &str = "planner-admin";
+/// The demo's floor supervisor for WH-Tokyo-01 (works the supervisor queue).
+pub const DEMO_SUPERVISOR: &str = "WH-Tokyo-01/supervisors";
 
 fn api_error(e: wes_http::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", e.title, e.detail)
@@ -62,7 +64,11 @@ pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle {
+pub fn demo_bundle(
+    acme_key: Option<String>,
+    beta_key: Option<String>,
+    supervisor_key: Option<String>,
+) -> Bundle {
     let warehouse = |id: &str, name: &str| WarehouseIn {
         warehouse_id: id.into(),
         name: name.into(),
@@ -114,6 +120,10 @@ pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle
         partners: vec![
             partner("WH-Tokyo-01/AcmeWES", "WH-Tokyo-01", acme_key),
             partner("WH-Osaka-02/BetaWES", "WH-Osaka-02", beta_key),
+            PartnerIn {
+                role: Some("SUPERVISOR".into()),
+                ..partner(DEMO_SUPERVISOR, "WH-Tokyo-01", supervisor_key)
+            },
         ],
     }
 }
@@ -121,7 +131,8 @@ pub fn demo_bundle(acme_key: Option<String>, beta_key: Option<String>) -> Bundle
 pub async fn load(state: &AppState) -> anyhow::Result<()> {
     let acme = key_for(state, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
     let beta = key_for(state, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
-    let report = apply_bundle(state, &demo_bundle(acme, beta))
+    let supervisor = key_for(state, DEMO_SUPERVISOR, "WES_DEMO_KEY_SUPERVISOR");
+    let report = apply_bundle(state, &demo_bundle(acme, beta, supervisor))
         .await
         .map_err(api_error)?;
     println!(

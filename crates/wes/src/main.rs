@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the hub (embedded broker, registry and SQLite unless configured otherwise).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Topics as code: compare topics.yaml with the cluster, or apply it.
     Topics {
         #[command(subcommand)]
@@ -129,7 +129,7 @@ fn main() -> std::process::ExitCode {
         .expect("tokio runtime");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(config) => serve::run(config).await,
+            Command::Serve(config) => serve::run(*config).await,
             Command::Topics { action, kafka } => {
                 client::topics(matches!(action, TopicsAction::Apply), &kafka).await
             }

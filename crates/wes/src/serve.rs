@@ -158,6 +158,33 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         "wes: HTTP API on http://{}  (Kafka {bootstrap}, schema registry {registry_url})",
         config.http_addr
     );
+    if let Some(addr) = config.tls_addr {
+        let (cert, key) = (
+            config
+                .tls_cert
+                .as_deref()
+                .context("WES_TLS_CERT is required")?,
+            config
+                .tls_key
+                .as_deref()
+                .context("WES_TLS_KEY is required")?,
+        );
+        let tls = wes_http::tls::server_config(
+            cert,
+            key,
+            config.tls_client_ca.as_deref(),
+            state.masterdata.clone(),
+        )?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the mTLS listener to {addr}"))?;
+        println!("wes: mTLS API on https://{addr}");
+        tokio::spawn(wes_http::tls::serve(
+            listener,
+            tls,
+            wes_http::router(state.clone()),
+        ));
+    }
     axum::serve(listener, wes_http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

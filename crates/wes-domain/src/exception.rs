@@ -1,0 +1,239 @@
+//! Exceptions (contract §3): what went wrong on the floor, reported by an executor. Each one is its
+//! own event, opens a supervisor-queue entry and raises a notification with its severity.
+
+use crate::UtcMillis;
+use crate::fields::Fields;
+use crate::ids::*;
+use crate::masterdata::MasterData;
+use crate::movement::DocumentRef;
+use crate::rejection::Rejection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+            /// The accepted words, comma separated (for error messages).
+            pub fn words() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
+word_enum!(
+    /// What kind of exception the executor reports.
+    ExceptionCode {
+        ShortPick = "SHORT_PICK",
+        DamagedProduct = "DAMAGED_PRODUCT",
+        WrongSku = "WRONG_SKU",
+        RobotStuck = "ROBOT_STUCK",
+        WorkerUnavailable = "WORKER_UNAVAILABLE",
+        DeviceFault = "DEVICE_FAULT",
+        SubsystemOffline = "SUBSYSTEM_OFFLINE",
+        Other = "OTHER",
+    }
+);
+
+word_enum!(
+    /// How urgently a person must look at it; ordered from least to most urgent.
+    Severity {
+        Low = "LOW",
+        Medium = "MEDIUM",
+        High = "HIGH",
+        Urgent = "URGENT",
+    }
+);
+
+/// Longest free-text `message` accepted on an exception.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// A validated exception record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExceptionReport {
+    pub correlation_id: CorrelationId,
+    pub warehouse_id: WarehouseId,
+    pub code: ExceptionCode,
+    pub severity: Severity,
+    pub occurred_at: UtcMillis,
+    pub document_ref: Option<DocumentRef>,
+    pub sku: Option<SkuCode>,
+    pub location: Option<LocationCode>,
+    pub qty: Option<i64>,
+    pub device_id: Option<String>,
+    pub message: Option<String>,
+}
+
+pub fn validate_exception(item: &Value, md: &MasterData) -> Result<ExceptionReport, Rejection> {
+    let f = Fields::of(item)?;
+    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
+    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
+    let code = f.req_enum("code", ExceptionCode::parse, &ExceptionCode::words())?;
+    let severity = f.req_enum("severity", Severity::parse, &Severity::words())?;
+    let occurred_at = f.req_time("occurred_at")?;
+    let document_ref = f
+        .raw("document_ref")
+        .map(|v| DocumentRef::from_json("/document_ref", v))
+        .transpose()?;
+    let sku = f.opt_id("sku", SkuCode::parse)?;
+    let location = f.opt_id("location", LocationCode::parse)?;
+    let qty = f.opt_i64("qty")?;
+    let device_id = f.opt_id("device_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
+    let message = f.opt_text("message", MAX_MESSAGE_CHARS)?;
+    if !md.warehouses.contains_key(&warehouse_id) {
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {warehouse_id}"),
+        ));
+    }
+    if let Some(sku) = &sku
+        && !md.skus.contains_key(sku)
+    {
+        return Err(Rejection::unprocessable(
+            "/sku",
+            format!("unknown SKU {sku}"),
+        ));
+    }
+    if let Some(location) = &location {
+        md.require_location("/location", &warehouse_id, location)?;
+    }
+    if let Some(qty) = qty
+        && qty < 0
+    {
+        return Err(Rejection::unprocessable(
+            "/qty",
+            format!("`qty` must be zero or more, got {qty}"),
+        ));
+    }
+    Ok(ExceptionReport {
+        correlation_id,
+        warehouse_id,
+        code,
+        severity,
+        occurred_at,
+        document_ref,
+        sku,
+        location,
+        qty,
+        device_id,
+        message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RejectionKind;
+    use crate::masterdata::{Location, Sku, Tracking, Warehouse};
+    use serde_json::json;
+
+    fn md() -> MasterData {
+        let wh = WarehouseId::parse("WH-1").unwrap();
+        MasterData::new(
+            vec![Warehouse {
+                warehouse_id: wh.clone(),
+                name: "one".into(),
+            }],
+            vec![Sku {
+                sku: SkuCode::parse("SKU-1").unwrap(),
+                base_uom: "EA".into(),
+                tracking: Tracking::None,
+                description: String::new(),
+            }],
+            vec![Location {
+                warehouse_id: wh,
+                location: LocationCode::parse("A.1").unwrap(),
+            }],
+            vec![],
+        )
+    }
+
+    fn short_pick() -> Value {
+        json!({"correlation_id": "cid-1", "warehouse_id": "WH-1", "code": "SHORT_PICK", "severity": "HIGH",
+               "occurred_at": "2026-03-14T09:15:00Z", "sku": "SKU-1", "location": "A.1", "qty": 3,
+               "document_ref": {"type": "SHIPPER", "id": "SH-1", "line_no": 1}, "message": "bin empty"})
+    }
+
+    fn kind_of(item: Value) -> RejectionKind {
+        validate_exception(&item, &md()).unwrap_err().kind
+    }
+
+    #[test]
+    fn given_a_short_pick_when_validated_then_every_field_is_kept() {
+        let e = validate_exception(&short_pick(), &md()).unwrap();
+        assert_eq!(e.code, ExceptionCode::ShortPick);
+        assert_eq!(e.severity, Severity::High);
+        assert_eq!(e.qty, Some(3));
+        assert_eq!(e.document_ref.unwrap().id, "SH-1");
+        assert_eq!(e.message.as_deref(), Some("bin empty"));
+    }
+
+    #[test]
+    fn structural_errors_are_malformed_and_unknown_references_unprocessable() {
+        let with = |k: &str, v: Value| {
+            let mut item = short_pick();
+            item[k] = v;
+            item
+        };
+        assert_eq!(
+            kind_of(with("code", json!("FIRE"))),
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            kind_of(with("severity", json!("low"))),
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            kind_of(with("occurred_at", json!("yesterday"))),
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            kind_of(with("message", json!("x".repeat(2001)))),
+            RejectionKind::Malformed
+        );
+        assert_eq!(
+            kind_of(with("sku", json!("SKU-404"))),
+            RejectionKind::Unprocessable
+        );
+        assert_eq!(
+            kind_of(with("location", json!("Z.9"))),
+            RejectionKind::Unprocessable
+        );
+        assert_eq!(
+            kind_of(with("warehouse_id", json!("WH-9"))),
+            RejectionKind::Unprocessable
+        );
+        assert_eq!(
+            kind_of(with("qty", json!(-1))),
+            RejectionKind::Unprocessable
+        );
+        assert_eq!(
+            kind_of(with("document_ref", json!({"type": "NOPE", "id": "x"}))),
+            RejectionKind::Unprocessable
+        );
+    }
+
+    #[test]
+    fn only_the_identity_code_severity_and_time_are_required() {
+        let minimal = json!({"correlation_id": "c", "warehouse_id": "WH-1", "code": "ROBOT_STUCK",
+                             "severity": "URGENT", "occurred_at": "2026-03-14T09:15:00.123Z"});
+        let e = validate_exception(&minimal, &md()).unwrap();
+        assert_eq!(
+            (e.sku, e.location, e.qty, e.document_ref),
+            (None, None, None, None)
+        );
+        assert!(Severity::Urgent > Severity::High && Severity::Low < Severity::Medium);
+    }
+}
