@@ -43,7 +43,7 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -257,6 +257,19 @@ impl Hub {
         let response = self
             .client
             .post(format!("{}{path}", self.http_url))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the hub");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .put(format!("{}{path}", self.http_url))
             .bearer_auth(key)
             .json(body)
             .send()
