@@ -7,8 +7,9 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 use wes_tests::*;
 
-const ENDPOINTS: [&str; 3] = [
+const ENDPOINTS: [&str; 4] = [
     "/wes/v1/realtime/movements",
+    "/wes/v1/realtime/exceptions",
     "/wes/v1/realtime/work-status",
     "/wes/v1/realtime/capacity",
 ];
@@ -36,6 +37,8 @@ fn any_json() -> impl Strategy<Value = Value> {
                     Just("sku".to_string()),
                     Just("qty".to_string()),
                     Just("status".to_string()),
+                    Just("code".to_string()),
+                    Just("severity".to_string()),
                     Just("occurred_at".to_string()),
                     Just("document_ref".to_string()),
                     "[a-z_]{1,12}"
@@ -202,6 +205,9 @@ fn generated_bad_input_is_always_a_4xx_and_writes_nothing() {
         "/planner/v1/capacity/trends?warehouse_id=WH-Tokyo-01&from=1970-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&bucket=3650d",
     ));
     assert_eq!(trends["buckets"].as_array().unwrap().len(), 0, "{trends}");
+    let (_, queue) =
+        runtime.block_on(hub.get("/planner/v1/supervisor/queue", Some(SUPERVISOR_KEY)));
+    assert_eq!(queue["entries"].as_array().unwrap().len(), 0, "{queue}");
     let movements = runtime.block_on(hub.admin_get("/planner/v1/ledger/movements?limit=10000"));
     for m in movements["movements"].as_array().unwrap() {
         assert!(

@@ -1,9 +1,7 @@
 //! The mTLS listener against the partner registry: the handshake authenticates, the registry
 //! authorizes; the per-partner switch refuses bearer keys.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -103,7 +101,10 @@ async fn post_movement(
     body: &Value,
 ) -> Result<(u16, Value), reqwest::Error> {
     let mut request = client
-        .post(format!("https://wes.test:{}/wes/v1/realtime/movements", addr.port()))
+        .post(format!(
+            "https://wes.test:{}/wes/v1/realtime/movements",
+            addr.port()
+        ))
         .json(body);
     if let Some(key) = bearer {
         request = request.bearer_auth(key);
@@ -157,38 +158,84 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
         .collect::<Vec<_>>()
         .join(":");
     let (status, body) = hub
-        .put(acme_path, ADMIN_KEY, &acme(json!({"cert_sha256": [pki.acme.thumbprint, colons]})))
+        .put(
+            acme_path,
+            ADMIN_KEY,
+            &acme(json!({"cert_sha256": [pki.acme.thumbprint, colons]})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
     let with_acme = client(&pki, addr, Some(&pki.acme));
-    let (status, body) = post_movement(&with_acme, addr, None, &receive("tls-1")).await.unwrap();
-    assert_eq!((status, &body["status"]), (200, &json!("ACCEPTED")), "{body}");
+    let (status, body) = post_movement(&with_acme, addr, None, &receive("tls-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("ACCEPTED")),
+        "{body}"
+    );
     let mut osaka = receive("tls-2");
     osaka["warehouse_id"] = "WH-Osaka-02".into();
     osaka["to_location"] = "DOCK-1".into();
     let (status, body) = post_movement(&with_acme, addr, None, &osaka).await.unwrap();
     assert_eq!(status, 403);
-    assert!(body["type"].as_str().unwrap().ends_with("#cross-warehouse-credential"));
-    let (status, _) = post_movement(&client(&pki, addr, Some(&pki.pinned)), addr, None, &receive("tls-3"))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "an enrolled self-signed certificate is accepted");
-    let (status, body) = post_movement(&client(&pki, addr, Some(&pki.stranger)), addr, None, &receive("tls-4"))
-        .await
-        .unwrap();
-    assert_eq!(status, 401, "a valid certificate nobody enrolled: {body}");
-    assert!(body["detail"].as_str().unwrap().contains(&pki.stranger.thumbprint));
     assert!(
-        post_movement(&client(&pki, addr, Some(&pki.rogue)), addr, None, &receive("tls-5"))
-            .await
-            .is_err(),
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#cross-warehouse-credential")
+    );
+    let (status, _) = post_movement(
+        &client(&pki, addr, Some(&pki.pinned)),
+        addr,
+        None,
+        &receive("tls-3"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status, 200,
+        "an enrolled self-signed certificate is accepted"
+    );
+    let (status, body) = post_movement(
+        &client(&pki, addr, Some(&pki.stranger)),
+        addr,
+        None,
+        &receive("tls-4"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "a valid certificate nobody enrolled: {body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&pki.stranger.thumbprint)
+    );
+    assert!(
+        post_movement(
+            &client(&pki, addr, Some(&pki.rogue)),
+            addr,
+            None,
+            &receive("tls-5")
+        )
+        .await
+        .is_err(),
         "a self-signed certificate nobody enrolled is refused at the handshake"
     );
-    let (status, _) = post_movement(&client(&pki, addr, None), addr, Some(ACME_KEY), &receive("tls-6"))
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "bearer keys work over TLS while the partner allows them");
+    let (status, _) = post_movement(
+        &client(&pki, addr, None),
+        addr,
+        Some(ACME_KEY),
+        &receive("tls-6"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        status, 200,
+        "bearer keys work over TLS while the partner allows them"
+    );
 
     // Production switch: Acme refuses bearer keys; its certificate still works.
     let (status, body) = hub
@@ -202,7 +249,9 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
     let (status, body) = hub.movements(&receive("tls-7")).await;
     assert_eq!(status, 401, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("mTLS"));
-    let (status, _) = post_movement(&with_acme, addr, None, &receive("tls-8")).await.unwrap();
+    let (status, _) = post_movement(&with_acme, addr, None, &receive("tls-8"))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
 
     // Removing an enrolled certificate takes effect at once.
@@ -214,7 +263,9 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, _) = post_movement(&with_acme, addr, None, &receive("tls-9")).await.unwrap();
+    let (status, _) = post_movement(&with_acme, addr, None, &receive("tls-9"))
+        .await
+        .unwrap();
     assert_eq!(status, 401);
     let partners = hub.admin_get("/planner/v1/masterdata").await;
     let acme = partners["partners"]
@@ -238,5 +289,9 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
         .map(|m| m["executor_correlation_id"].as_str().unwrap())
         .collect();
     cids.sort();
-    assert_eq!(cids, ["tls-1", "tls-3", "tls-6", "tls-8"], "only accepted requests wrote");
+    assert_eq!(
+        cids,
+        ["tls-1", "tls-3", "tls-6", "tls-8"],
+        "only accepted requests wrote"
+    );
 }

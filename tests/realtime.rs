@@ -394,6 +394,126 @@ async fn a_hung_broker_gives_a_bounded_503_and_loses_nothing() {
     assert_eq!(log["movements"].as_array().unwrap().len(), 3);
 }
 
+fn receipts(prefix: &str, n: usize) -> Value {
+    (0..n)
+        .map(|i| {
+            movement(
+                &format!("{prefix}-{i}"),
+                "RECEIVE",
+                "SKU-WIDGET-RED-LG",
+                1,
+                None,
+                Some("DOCK-3"),
+            )
+        })
+        .collect()
+}
+
+/// Asserts a 503 problem with `Retry-After`; returns its detail.
+async fn assert_unavailable(response: reqwest::Response) -> String {
+    assert_eq!(response.status().as_u16(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:wes:problem#dependency-unavailable");
+    problem["detail"].as_str().unwrap().to_owned()
+}
+
+async fn post_movements(hub: &Hub, body: &Value) -> reqwest::Response {
+    hub.client
+        .post(format!("{}/wes/v1/realtime/movements", hub.http_url))
+        .bearer_auth(ACME_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Retries `body` until it is accepted, then checks every DOCK-3 receipt is in the ledger once.
+async fn retried_until_applied_once(hub: &Hub, bodies: &[&Value], expected: i64) {
+    for body in bodies {
+        eventually(
+            "the retried request is accepted once the dependency is back",
+            std::time::Duration::from_secs(60),
+            || async {
+                let (status, reply) = hub.movements(body).await;
+                (status == 200 && reply["summary"]["rejected"].as_u64().unwrap_or(0) == 0)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    hub.wait_caught_up().await;
+    assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "DOCK-3").await, expected);
+    let log = hub
+        .admin_get("/planner/v1/ledger/movements?location=DOCK-3&limit=1000")
+        .await;
+    assert_eq!(log["movements"].as_array().unwrap().len() as i64, expected);
+}
+
+/// The database refuses connections: a bounded 503 + Retry-After, readiness says which dependency,
+/// nothing is written; once it is back the retried request is applied exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_outage_gives_a_bounded_503_and_loses_nothing() {
+    let hub = Hub::start(Db::Postgres).await;
+    let batch = receipts("db", 5);
+    hub.set_database_accepting(false).await;
+    let started = std::time::Instant::now();
+    let response = post_movements(&hub, &batch).await;
+    let elapsed = started.elapsed();
+    let ready = hub
+        .client
+        .get(format!("{}/readyz", hub.http_url))
+        .send()
+        .await
+        .unwrap();
+    hub.set_database_accepting(true).await;
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "answered after {elapsed:?}"
+    );
+    assert!(assert_unavailable(response).await.contains("database"));
+    assert_eq!(ready.status().as_u16(), 503);
+    let checks: Value = ready.json().await.unwrap();
+    assert_eq!(checks["checks"]["database"], false);
+    retried_until_applied_once(&hub, &[&batch], 5).await;
+}
+
+/// The broker hangs with records queued: once the producer queue is full, a request is refused
+/// with 503 at once instead of waiting; after the broker is back, retries apply everything once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_producer_queue_answers_503_at_once_and_loses_nothing() {
+    let hub = Hub::start_with(Db::Sqlite, &[("WES_PRODUCER_QUEUE_MAX", "10")]).await;
+    let batch = receipts("qf", 40);
+    let single = movement(
+        "qf-single",
+        "RECEIVE",
+        "SKU-WIDGET-RED-LG",
+        1,
+        None,
+        Some("DOCK-3"),
+    );
+    hub.signal_broker("STOP");
+    // Ten records fill the queue and wait for the broker; the other thirty are refused.
+    let filled = post_movements(&hub, &batch).await;
+    let started = std::time::Instant::now();
+    let refused = post_movements(&hub, &single).await;
+    let elapsed = started.elapsed();
+    hub.signal_broker("CONT");
+    assert_unavailable(filled).await;
+    assert!(
+        elapsed < std::time::Duration::from_secs(3),
+        "a full queue is refused at once, not after the delivery timeout ({elapsed:?})"
+    );
+    let detail = assert_unavailable(refused).await;
+    assert!(detail.contains("queue"), "the problem says why: {detail}");
+    retried_until_applied_once(&hub, &[&batch, &single], 41).await;
+}
+
 on_sqlite_and_postgres!(
     task_lifecycle_keeps_history_and_never_leaves_a_terminal_state,
     capacity_feeds_trends_and_never_touches_inventory

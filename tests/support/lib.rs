@@ -239,6 +239,28 @@ impl Hub {
         assert!(status.success());
     }
 
+    /// PostgreSQL outage: the hub's database refuses new connections and its open ones are cut
+    /// (`accepting = false`), or accepts them again.
+    pub async fn set_database_accepting(&self, accepting: bool) {
+        let (_, name) = self.database.as_ref().expect("a PostgreSQL hub");
+        let admin = sqlx::AnyPool::connect(&postgres_base()).await.unwrap();
+        sqlx::query(&format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {accepting}"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+        if !accepting {
+            sqlx::query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ))
+            .execute(&admin)
+            .await
+            .unwrap();
+        }
+        admin.close().await;
+    }
+
     /// SIGKILL: no shutdown code runs, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

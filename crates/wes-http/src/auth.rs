@@ -13,26 +13,22 @@ use wes_domain::masterdata::{MasterData, Partner, PartnerRole};
 #[derive(Debug, Clone)]
 pub struct ClientCertificate(pub String);
 
-/// What the request offers to prove its identity.
+/// What the request offers to prove its identity. Extracted before anything else a handler
+/// reads, so a request without a usable credential gets 401 whatever else is wrong with it.
 #[derive(Debug, Clone)]
 pub enum Credential {
     Certificate(String),
     Bearer(String),
-    /// No usable credential: why (a 401 problem).
-    Missing(ApiError),
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Credential {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         if let Some(ClientCertificate(thumbprint)) = parts.extensions.get() {
             return Ok(Credential::Certificate(thumbprint.clone()));
         }
-        Ok(match bearer(&parts.headers) {
-            Ok(key) => Credential::Bearer(key.to_owned()),
-            Err(problem) => Credential::Missing(problem),
-        })
+        bearer(&parts.headers).map(|key| Credential::Bearer(key.to_owned()))
     }
 }
 
@@ -75,7 +71,6 @@ pub fn authenticate(
     role: PartnerRole,
 ) -> Result<Partner, ApiError> {
     let partner = match credential {
-        Credential::Missing(problem) => return Err(problem.clone()),
         Credential::Certificate(thumbprint) => {
             md.partner_for_certificate(thumbprint).ok_or_else(|| {
                 ApiError::unauthorized(format!(

@@ -2,11 +2,15 @@
 //! `/planner/v1/`. Handlers validate through `wes_domain`, append through `wes_kafka` and read
 //! projections through `wes_store`; they hold no state of their own.
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "512"]
+
 mod auth;
 mod context;
 mod health;
 mod ingest;
 pub mod masterdata;
+pub mod openapi;
 mod planner;
 pub mod problem;
 pub mod ratelimit;
@@ -16,7 +20,7 @@ pub mod tls;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use std::sync::Arc;
 use tokio::sync::watch;
 use wes_domain::PlannerId;
@@ -63,73 +67,104 @@ impl AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// The router's routes with the paths they were registered under.
+struct Routes {
+    router: Router<Shared>,
+    paths: Vec<&'static str>,
+}
+
+impl Routes {
+    fn route(mut self, path: &'static str, methods: MethodRouter<Shared>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, methods);
+        self
+    }
+}
+
+fn routes() -> Routes {
+    Routes {
+        router: Router::new(),
+        paths: vec![],
+    }
+    .route("/healthz", get(health::healthz))
+    .route("/readyz", get(health::readyz))
+    .route(
+        "/openapi.json",
+        get(|| async { axum::Json(openapi::document()) }),
+    )
+    .route("/wes/v1/realtime/movements", post(realtime::movements))
+    .route("/wes/v1/realtime/exceptions", post(realtime::exceptions))
+    .route("/wes/v1/realtime/work-status", post(realtime::work_status))
+    .route("/wes/v1/realtime/capacity", post(realtime::capacity))
+    .route(
+        "/planner/v1/documents/{doc_type}/{doc_id}/tasks",
+        get(planner::tasks_of_document),
+    )
+    .route(
+        "/planner/v1/warehouses/{warehouse_id}/tasks/{task_id}",
+        get(planner::task),
+    )
+    .route("/planner/v1/capacity/trends", get(planner::capacity_trends))
+    .route("/planner/v1/supervisor/queue", get(supervisor::queue))
+    .route(
+        "/planner/v1/supervisor/queue/{entry_id}",
+        get(supervisor::entry),
+    )
+    .route(
+        "/planner/v1/supervisor/queue/{entry_id}/acknowledge",
+        post(supervisor::acknowledge),
+    )
+    .route(
+        "/planner/v1/supervisor/queue/{entry_id}/close",
+        post(supervisor::close),
+    )
+    .route(
+        "/planner/v1/releases",
+        post(planner::post_releases).get(planner::get_releases),
+    )
+    .route("/planner/v1/ledger/balances", get(planner::balances))
+    .route("/planner/v1/ledger/movements", get(planner::movements))
+    .route("/planner/v1/projections", get(planner::projections))
+    .route(
+        "/planner/v1/projections/{name}/rebuild",
+        post(planner::rebuild),
+    )
+    .route(
+        "/planner/v1/masterdata",
+        get(masterdata::get_all).post(masterdata::post_bundle),
+    )
+    .route(
+        "/planner/v1/warehouses/{warehouse_id}",
+        put(masterdata::put_warehouse),
+    )
+    .route("/planner/v1/skus/{sku}", put(masterdata::put_sku))
+    .route(
+        "/planner/v1/warehouses/{warehouse_id}/locations/{location}",
+        put(masterdata::put_location),
+    )
+    .route(
+        "/planner/v1/partners/{partner_id}",
+        put(masterdata::put_partner),
+    )
+    .route(
+        "/planner/v1/partners/{partner_id}/keys",
+        post(masterdata::issue_key),
+    )
+    .route(
+        "/planner/v1/partners/{partner_id}/keys/{key_id}",
+        axum::routing::delete(masterdata::revoke_key),
+    )
+}
+
+/// Every path the router serves (the OpenAPI document must describe each).
+pub fn route_paths() -> Vec<&'static str> {
+    routes().paths
+}
+
 pub fn router(state: Shared) -> Router {
     let max_body = state.settings.max_body_bytes;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/wes/v1/realtime/movements", post(realtime::movements))
-        .route("/wes/v1/realtime/exceptions", post(realtime::exceptions))
-        .route("/wes/v1/realtime/work-status", post(realtime::work_status))
-        .route("/wes/v1/realtime/capacity", post(realtime::capacity))
-        .route(
-            "/planner/v1/documents/{doc_type}/{doc_id}/tasks",
-            get(planner::tasks_of_document),
-        )
-        .route(
-            "/planner/v1/warehouses/{warehouse_id}/tasks/{task_id}",
-            get(planner::task),
-        )
-        .route("/planner/v1/capacity/trends", get(planner::capacity_trends))
-        .route("/planner/v1/supervisor/queue", get(supervisor::queue))
-        .route(
-            "/planner/v1/supervisor/queue/{entry_id}",
-            get(supervisor::entry),
-        )
-        .route(
-            "/planner/v1/supervisor/queue/{entry_id}/acknowledge",
-            post(supervisor::acknowledge),
-        )
-        .route(
-            "/planner/v1/supervisor/queue/{entry_id}/close",
-            post(supervisor::close),
-        )
-        .route(
-            "/planner/v1/releases",
-            post(planner::post_releases).get(planner::get_releases),
-        )
-        .route("/planner/v1/ledger/balances", get(planner::balances))
-        .route("/planner/v1/ledger/movements", get(planner::movements))
-        .route("/planner/v1/projections", get(planner::projections))
-        .route(
-            "/planner/v1/projections/{name}/rebuild",
-            post(planner::rebuild),
-        )
-        .route(
-            "/planner/v1/masterdata",
-            get(masterdata::get_all).post(masterdata::post_bundle),
-        )
-        .route(
-            "/planner/v1/warehouses/{warehouse_id}",
-            put(masterdata::put_warehouse),
-        )
-        .route("/planner/v1/skus/{sku}", put(masterdata::put_sku))
-        .route(
-            "/planner/v1/warehouses/{warehouse_id}/locations/{location}",
-            put(masterdata::put_location),
-        )
-        .route(
-            "/planner/v1/partners/{partner_id}",
-            put(masterdata::put_partner),
-        )
-        .route(
-            "/planner/v1/partners/{partner_id}/keys",
-            post(masterdata::issue_key),
-        )
-        .route(
-            "/planner/v1/partners/{partner_id}/keys/{key_id}",
-            axum::routing::delete(masterdata::revoke_key),
-        )
+    routes()
+        .router
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -185,7 +185,12 @@ impl From<wes_store::StoreError> for ApiError {
 
 impl From<wes_kafka::KafkaError> for ApiError {
     fn from(e: wes_kafka::KafkaError) -> Self {
-        if e.is_unavailable() {
+        if e.is_queue_full() {
+            tracing::warn!(error = %e, "producer queue full");
+            ApiError::unavailable(
+                "the hub's outbound queue to the event log is full; retry with the same correlation_id",
+            )
+        } else if e.is_unavailable() {
             tracing::warn!(error = %e, "broker or registry unavailable");
             ApiError::unavailable(
                 "the event log did not confirm the write in time; retry with the same correlation_id",

@@ -34,6 +34,16 @@ impl KafkaError {
             KafkaError::Kafka(_) | KafkaError::Registry(_) | KafkaError::Timeout(_)
         )
     }
+
+    /// Whether the producer's local queue is full (too much is waiting for the broker).
+    pub fn is_queue_full(&self) -> bool {
+        matches!(
+            self,
+            KafkaError::Kafka(rdkafka::error::KafkaError::MessageProduction(
+                rdkafka::types::RDKafkaErrorCode::QueueFull
+            ))
+        )
+    }
 }
 
 /// rdkafka settings shared by every client the hub creates.

@@ -16,6 +16,9 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// stays queued; if it lands later it carries the same event id and projections apply it once.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Unconfirmed records the producer holds by default before refusing more.
+pub const DEFAULT_QUEUE_MESSAGES: usize = 100_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub partition: i32,
@@ -30,12 +33,22 @@ pub struct EventProducer {
 
 impl EventProducer {
     pub fn new(bootstrap: &str, codec: Arc<Codec>) -> Result<EventProducer, KafkaError> {
+        Self::with_queue_limit(bootstrap, codec, DEFAULT_QUEUE_MESSAGES)
+    }
+
+    /// A producer holding at most `queue_messages` unconfirmed records; beyond that a send fails
+    /// at once with a queue-full error (the HTTP edge answers 503) instead of waiting.
+    pub fn with_queue_limit(
+        bootstrap: &str,
+        codec: Arc<Codec>,
+        queue_messages: usize,
+    ) -> Result<EventProducer, KafkaError> {
         let producer = client_config(bootstrap)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("message.max.bytes", "4194304")
-            .set("queue.buffering.max.messages", "200000")
+            .set("queue.buffering.max.messages", queue_messages.to_string())
             .set("message.timeout.ms", QUEUE_TIMEOUT.as_millis().to_string())
             .create()?;
         Ok(EventProducer { producer, codec })

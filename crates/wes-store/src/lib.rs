@@ -25,14 +25,31 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the database itself is unreachable or busy (answer 503, try again).
+    /// Whether the database itself is unreachable, refusing connections or busy (answer 503,
+    /// try again), as opposed to a statement failing.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sql(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
-        ) || matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy"))
+        let StoreError::Sql(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                // PostgreSQL SQLSTATE classes: 08 connection exception, 57P admin shutdown /
+                // cannot connect now, 53 insufficient resources, 55000 "not accepting connections".
+                let code = db.code().unwrap_or_default();
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code.starts_with("53")
+                    || code == "55000"
+                    || db.message().contains("locked")
+                    || db.message().contains("busy")
+            }
+            _ => false,
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub struct ServeConfig {
     /// Requests a partner may send at once above the sustained rate.
     #[arg(long, env = "WES_RATE_LIMIT_BURST", default_value_t = 100.0)]
     pub rate_limit_burst: f64,
+    /// Records the hub may hold unconfirmed by the broker; beyond it requests get 503 at once.
+    #[arg(long, env = "WES_PRODUCER_QUEUE_MAX", default_value_t = wes_kafka::producer::DEFAULT_QUEUE_MESSAGES)]
+    pub producer_queue_max: usize,
     /// Address of the mTLS listener (the same API; partners authenticate with client
     /// certificates). Off unless set; needs `WES_TLS_CERT` and `WES_TLS_KEY`.
     #[arg(long, env = "WES_TLS_ADDR", requires_all = ["tls_cert", "tls_key"])]

@@ -54,6 +54,8 @@ enum Command {
         #[command(flatten)]
         hub: ClientConfig,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (what `/openapi.json` serves).
+    Openapi,
     /// The executor side of Kafka dispatch.
     Executor {
         #[command(subcommand)]
@@ -130,6 +132,13 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(config) => serve::run(*config).await,
+            Command::Openapi => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&wes_http::openapi::document())?
+                );
+                Ok(())
+            }
             Command::Topics { action, kafka } => {
                 client::topics(matches!(action, TopicsAction::Apply), &kafka).await
             }

@@ -115,7 +115,11 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         })
     });
     let projector = Projector::start(store.clone(), &bootstrap, codec.clone(), after_batch);
-    let producer = EventProducer::new(&bootstrap, codec)?;
+    anyhow::ensure!(
+        config.producer_queue_max >= 1,
+        "WES_PRODUCER_QUEUE_MAX must be at least 1"
+    );
+    let producer = EventProducer::with_queue_limit(&bootstrap, codec, config.producer_queue_max)?;
     anyhow::ensure!(
         config.rate_limit_per_sec > 0.0 && config.rate_limit_burst >= 1.0,
         "WES_RATE_LIMIT_PER_SEC must be > 0 and WES_RATE_LIMIT_BURST >= 1"
