@@ -118,8 +118,7 @@ fn receive(cid: &str) -> Value {
     movement(cid, "RECEIVE", "SKU-WIDGET-RED-LG", 1, None, Some("DOCK-3"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn client_certificates_authenticate_and_the_registry_authorizes() {
+async fn client_certificates_authenticate_and_the_registry_authorizes(db: Db) {
     let pki = pki();
     let files = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
@@ -130,7 +129,7 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
         write(files.path(), "ca.pem", &pki.ca.cert),
     );
     let hub = Hub::start_with(
-        Db::Sqlite,
+        db,
         &[
             ("WES_TLS_ADDR", &addr_text),
             ("WES_TLS_CERT", &cert),
@@ -295,3 +294,5 @@ async fn client_certificates_authenticate_and_the_registry_authorizes() {
         "only accepted requests wrote"
     );
 }
+
+on_sqlite_and_postgres!(client_certificates_authenticate_and_the_registry_authorizes);
