@@ -307,46 +307,11 @@ async fn a_partner_over_its_rate_limit_gets_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hung_broker_gives_a_bounded_503_and_loses_nothing() {
     let hub = Hub::start(Db::Sqlite).await;
-    assert_eq!(
-        hub.movements(&movement(
-            "out-0",
-            "RECEIVE",
-            "SKU-WIDGET-RED-LG",
-            1,
-            None,
-            Some("DOCK-3")
-        ))
-        .await
-        .0,
-        200
-    );
+    assert_eq!(hub.movements(&receipts("before", 1)).await.0, 200);
+    let batch = receipts("hung", 2);
     hub.signal_broker("STOP");
     let started = std::time::Instant::now();
-    let batch = json!([
-        movement(
-            "out-1",
-            "RECEIVE",
-            "SKU-WIDGET-RED-LG",
-            1,
-            None,
-            Some("DOCK-3")
-        ),
-        movement(
-            "out-2",
-            "RECEIVE",
-            "SKU-WIDGET-RED-LG",
-            1,
-            None,
-            Some("DOCK-3")
-        ),
-    ]);
-    let response = hub
-        .client
-        .post(format!("{}/wes/v1/realtime/movements", hub.http_url))
-        .bearer_auth(ACME_KEY)
-        .json(&batch)
-        .send()
-        .await;
+    let response = post_movements(&hub, &batch).await;
     let elapsed = started.elapsed();
     let ready = hub
         .client
@@ -354,44 +319,18 @@ async fn a_hung_broker_gives_a_bounded_503_and_loses_nothing() {
         .send()
         .await;
     hub.signal_broker("CONT");
-    let response = response.unwrap();
-    assert_eq!(response.status().as_u16(), 503);
     assert!(
         elapsed < std::time::Duration::from_secs(20),
         "answered after {elapsed:?}"
     );
-    assert!(
-        response.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-            >= 1
-    );
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["type"], "urn:wes:problem#dependency-unavailable");
+    assert_unavailable(response).await;
     let ready = ready.unwrap();
     assert_eq!(ready.status().as_u16(), 503);
     let checks: Value = ready.json().await.unwrap();
     assert_eq!(checks["checks"]["broker"], false);
-
     // The client retries the same batch once the broker is back: accepted (or replayed if the
     // first attempt reached the log after all), and each movement is in the ledger exactly once.
-    eventually(
-        "the retried batch is accepted once the broker is back",
-        std::time::Duration::from_secs(60),
-        || async {
-            let (status, body) = hub.movements(&batch).await;
-            (status == 200 && body["summary"]["rejected"] == 0).then_some(())
-        },
-    )
-    .await;
-    hub.wait_caught_up().await;
-    assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "DOCK-3").await, 3);
-    let log = hub
-        .admin_get("/planner/v1/ledger/movements?location=DOCK-3")
-        .await;
-    assert_eq!(log["movements"].as_array().unwrap().len(), 3);
+    retried_until_applied_once(&hub, &[&batch], 3).await;
 }
 
 fn receipts(prefix: &str, n: usize) -> Value {

@@ -43,12 +43,22 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A port for a hub to listen on. Taken below Linux's ephemeral range (32768+), which the OS hands
+/// to outgoing connections (and to `bind(0)`): a port found free there could be taken by some
+/// client's connection before the hub binds it. Each test process (nextest runs one test per
+/// process) starts at its own offset, and a port that is bound already is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    loop {
+        let n = std::process::id() * 16 + NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + n % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn postgres_base() -> String {
@@ -275,30 +285,41 @@ impl Hub {
         self.spawn().await;
     }
 
-    pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
-        let response = self
+    /// A request with an optional key and JSON body: the status and the JSON body of the answer.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
             .client
-            .post(format!("{}{path}", self.http_url))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request reaches the hub");
+            .request(method, format!("{}{path}", self.http_url));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request reaches the hub");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn put(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .client
-            .put(format!("{}{path}", self.http_url))
-            .bearer_auth(key)
-            .json(body)
-            .send()
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(key), Some(body))
             .await
-            .expect("request reaches the hub");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, Some(key), Some(body))
+            .await
+    }
+
+    /// `GET` with a key (or none).
+    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, key, None).await
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> u16 {
@@ -314,17 +335,6 @@ impl Hub {
     pub async fn movements(&self, body: &Value) -> (u16, Value) {
         self.post("/wes/v1/realtime/movements", ACME_KEY, body)
             .await
-    }
-
-    /// `GET` with a key (or none): the status and the JSON body.
-    pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
-        let mut request = self.client.get(format!("{}{path}", self.http_url));
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.expect("request reaches the hub");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Every record of `topic` up to its current end, decoded by schema id, in partition order.
