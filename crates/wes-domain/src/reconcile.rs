@@ -2,10 +2,17 @@
 //! the realtime stream reported, line by line. Pure: the adapters gather both sides.
 
 use crate::UtcMillis;
+use crate::fields::Fields;
 use crate::ids::*;
-use crate::movement::{Movement, MovementKind};
+use crate::masterdata::{MasterData, Partner};
+use crate::movement::{BalanceDelta, Movement, MovementKind, ledger_deltas, validate_movement};
+use crate::rejection::{Rejection, RejectionKind};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Longest window a confirmation may cover (our rule): bounds the realtime scan of one reconcile.
+pub const MAX_WINDOW_MILLIS: i64 = 31 * 24 * 3600 * 1000;
 
 /// A confirmation window of one partner in one warehouse: `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -20,6 +27,95 @@ impl WindowKey {
     pub fn contains(&self, at: UtcMillis) -> bool {
         self.start <= at && at < self.end
     }
+
+    /// A stable text form, `partner|warehouse|start|end` (ms): the window's id.
+    pub fn id(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.partner_id, self.warehouse_id, self.start.0, self.end.0
+        )
+    }
+}
+
+/// A validated shift summary: cumulative movement totals of one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftSummary {
+    pub correlation_id: CorrelationId,
+    pub window: WindowKey,
+    pub totals: Totals,
+}
+
+/// Validates a shift summary. Each `totals[i]` line is checked exactly as a movement of the window
+/// would be (kind, locations the kind requires, known SKU and locations, base UoM, lot when
+/// tracked, `qty` > 0), by the movement rules themselves; two lines with one key are refused.
+pub fn validate_shift_summary(
+    item: &Value,
+    md: &MasterData,
+    partner: &Partner,
+) -> Result<ShiftSummary, Rejection> {
+    let f = Fields::of(item)?;
+    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
+    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
+    let start = f.req_time("window_start")?;
+    let end = f.req_time("window_end")?;
+    if end <= start {
+        return Err(Rejection::malformed(
+            "/window_end",
+            "`window_end` must be after `window_start` (the window is [start, end))",
+        ));
+    }
+    if end.0 - start.0 > MAX_WINDOW_MILLIS {
+        return Err(Rejection::unprocessable(
+            "/window_end",
+            "a window may cover at most 31 days",
+        ));
+    }
+    let lines = match f.raw("totals") {
+        Some(Value::Array(lines)) => lines,
+        Some(_) => return Err(Rejection::malformed("/totals", "`totals` must be an array")),
+        None => return Err(Rejection::malformed("/totals", "`totals` is required")),
+    };
+    let mut totals = Totals::new();
+    for (i, line) in lines.iter().enumerate() {
+        let at = |r: Rejection| Rejection {
+            field: format!("/totals/{i}{}", r.field),
+            ..r
+        };
+        let Value::Object(fields) = line else {
+            return Err(at(Rejection::malformed("", "a line must be an object")));
+        };
+        if fields.contains_key("serial") {
+            return Err(at(Rejection::malformed(
+                "/serial",
+                "lines sum movements; they carry no serial",
+            )));
+        }
+        let mut as_movement = line.clone();
+        as_movement["correlation_id"] = json!(correlation_id.as_str());
+        as_movement["warehouse_id"] = json!(warehouse_id.as_str());
+        as_movement["occurred_at"] = json!(start.to_rfc3339());
+        let movement = validate_movement(&as_movement, md, partner).map_err(at)?;
+        if totals
+            .insert(LineKey::of(&movement), movement.qty)
+            .is_some()
+        {
+            return Err(at(Rejection {
+                kind: RejectionKind::Malformed,
+                field: String::new(),
+                detail: "another line has the same sku, kind, locations and lot".into(),
+            }));
+        }
+    }
+    Ok(ShiftSummary {
+        correlation_id,
+        window: WindowKey {
+            partner_id: partner.partner_id.clone(),
+            warehouse_id,
+            start,
+            end,
+        },
+        totals,
+    })
 }
 
 /// What a shift-summary line and the movements it sums share (our rule): a line is shaped like a
@@ -111,6 +207,20 @@ pub fn compare(confirmed: &Totals, realtime: &Totals, tolerance: i64) -> Compari
     Comparison { lines }
 }
 
+/// What makes the ledger equal the confirmation for one line: the ledger effect of the line's
+/// `delta` (confirmed minus realtime), as ADJUST quantities per location.
+pub fn compensation(line: &LineComparison) -> Vec<BalanceDelta> {
+    ledger_deltas(
+        line.key.kind,
+        line.delta,
+        line.key.from_location.as_ref(),
+        line.key.to_location.as_ref(),
+    )
+    .into_iter()
+    .filter(|d| d.qty != 0)
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +291,80 @@ mod tests {
         assert!(
             compare(&confirmed, &[(pick, 12)].into(), 1).reconciled(),
             "within tolerance"
+        );
+        // Confirmed 11 picked where 12 were reported: one unit goes back to the bin.
+        let line = result.discrepancies().next().unwrap();
+        let back: Vec<(String, i64)> = compensation(line)
+            .into_iter()
+            .map(|d| (d.location.to_string(), d.qty))
+            .collect();
+        assert_eq!(back, [("A".to_string(), 1)]);
+    }
+
+    #[test]
+    fn shift_summary_lines_follow_the_movement_rules() {
+        use crate::masterdata::{Location, PartnerRole, Sku, Tracking, Warehouse};
+        let wh = WarehouseId::parse("WH-1").unwrap();
+        let md = MasterData::new(
+            vec![Warehouse {
+                warehouse_id: wh.clone(),
+                name: "one".into(),
+            }],
+            vec![Sku {
+                sku: SkuCode::parse("SKU-WIDGET-RED-LG").unwrap(),
+                base_uom: "EA".into(),
+                tracking: Tracking::None,
+                description: String::new(),
+            }],
+            vec![Location {
+                warehouse_id: wh.clone(),
+                location: LocationCode::parse("A").unwrap(),
+            }],
+            vec![],
+        );
+        let partner = Partner {
+            partner_id: PartnerId::parse("WH-1/Acme").unwrap(),
+            role: PartnerRole::Executor,
+            allowed_warehouses: [wh].into(),
+            api_key_sha256: Default::default(),
+            api_key_expires_at: Default::default(),
+            cert_sha256: Default::default(),
+            bearer_allowed: true,
+        };
+        let line = json!({"sku": "SKU-WIDGET-RED-LG", "kind": "PICK", "from_location": "A", "qty": 12, "uom": "EA"});
+        let body = |totals: Value| {
+            json!({"correlation_id": "c", "warehouse_id": "WH-1",
+            "window_start": "2026-11-21T06:00:00Z", "window_end": "2026-11-21T14:00:00Z", "totals": totals})
+        };
+        let summary = validate_shift_summary(&body(json!([line])), &md, &partner).unwrap();
+        assert_eq!(
+            summary.totals[&key(MovementKind::Pick, Some("A"), None)],
+            12
+        );
+        assert_eq!(
+            summary.window.end.0 - summary.window.start.0,
+            8 * 3600 * 1000
+        );
+        let error =
+            |totals: Value| validate_shift_summary(&body(totals), &md, &partner).unwrap_err();
+        let mut unknown = line.clone();
+        unknown["sku"] = "SKU-NOPE".into();
+        let e = error(json!([line, unknown]));
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (RejectionKind::Unprocessable, "/totals/1/sku")
+        );
+        let mut wrong_uom = line.clone();
+        wrong_uom["uom"] = "CS".into();
+        assert_eq!(error(json!([wrong_uom])).kind, RejectionKind::Unprocessable);
+        assert_eq!(error(json!([line, line])).field, "/totals/1");
+        let mut reversed = body(json!([line]));
+        reversed["window_end"] = "2026-11-21T06:00:00Z".into();
+        assert_eq!(
+            validate_shift_summary(&reversed, &md, &partner)
+                .unwrap_err()
+                .field,
+            "/window_end"
         );
     }
 }
