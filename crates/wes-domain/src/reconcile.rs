@@ -207,6 +207,40 @@ pub fn compare(confirmed: &Totals, realtime: &Totals, tolerance: i64) -> Compari
     Comparison { lines }
 }
 
+/// Totals of one SKU across its lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SkuBreakdown {
+    pub confirmed: i64,
+    pub realtime: i64,
+    pub delta: i64,
+}
+
+/// The comparison per SKU, for the supervisor.
+pub fn by_sku(comparison: &Comparison) -> BTreeMap<SkuCode, SkuBreakdown> {
+    let mut out: BTreeMap<SkuCode, SkuBreakdown> = BTreeMap::new();
+    for l in &comparison.lines {
+        let b = out.entry(l.key.sku.clone()).or_default();
+        b.confirmed += l.confirmed;
+        b.realtime += l.realtime;
+        b.delta += l.delta;
+    }
+    out
+}
+
+/// Per location, how far the stock the confirmation implies differs from what the realtime
+/// stream put in the ledger (the sum of the lines' compensations); locations without a difference
+/// are left out.
+pub fn by_location(comparison: &Comparison) -> BTreeMap<LocationCode, i64> {
+    let mut out: BTreeMap<LocationCode, i64> = BTreeMap::new();
+    for line in &comparison.lines {
+        for delta in compensation(line) {
+            *out.entry(delta.location).or_default() += delta.qty;
+        }
+    }
+    out.retain(|_, qty| *qty != 0);
+    out
+}
+
 /// What makes the ledger equal the confirmation for one line: the ledger effect of the line's
 /// `delta` (confirmed minus realtime), as ADJUST quantities per location.
 pub fn compensation(line: &LineComparison) -> Vec<BalanceDelta> {

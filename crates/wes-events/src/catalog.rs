@@ -53,6 +53,18 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         "schemas/supervisor_action_recorded.avsc",
         include_str!("../../../schemas/supervisor_action_recorded.avsc"),
     ),
+    (
+        "schemas/confirmation_recorded.avsc",
+        include_str!("../../../schemas/confirmation_recorded.avsc"),
+    ),
+    (
+        "schemas/window_reconciled.avsc",
+        include_str!("../../../schemas/window_reconciled.avsc"),
+    ),
+    (
+        "schemas/window_discrepancy.avsc",
+        include_str!("../../../schemas/window_discrepancy.avsc"),
+    ),
 ];
 
 /// Topic names the code refers to. They must be declared in the catalog (checked by a test).
@@ -68,6 +80,9 @@ pub mod topics {
     pub const EXCEPTIONS: &str = "wes.realtime.exceptions.v1";
     pub const SUPERVISOR_ACTIONS: &str = "wes.supervisor.actions.v1";
     pub const NOTIFICATIONS: &str = "wes.notifications.v1";
+    pub const CONFIRMATIONS: &str = "wes.confirmations.v1";
+    pub const WINDOW_RECONCILED: &str = "wes.window.reconciled.v1";
+    pub const WINDOW_DISCREPANCY: &str = "wes.window.discrepancy.v1";
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -175,6 +190,9 @@ mod tests {
             topics::EXCEPTIONS,
             topics::SUPERVISOR_ACTIONS,
             topics::NOTIFICATIONS,
+            topics::CONFIRMATIONS,
+            topics::WINDOW_RECONCILED,
+            topics::WINDOW_DISCREPANCY,
         ] {
             let spec = catalog
                 .topic(name)

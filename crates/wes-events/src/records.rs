@@ -9,6 +9,7 @@ use wes_domain::capacity::CapacitySnapshot;
 use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
+use wes_domain::reconcile::{Comparison, LineComparison, LineKey, ShiftSummary, Totals, WindowKey};
 use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
 use wes_domain::supervisor::SupervisorAction;
 use wes_domain::work_status::{TaskStatus, WorkStatus};
@@ -741,6 +742,272 @@ impl SupervisorActionRecorded {
     }
 }
 
+/// `io.wes.v1.ConfirmationRecorded` on `wes.confirmations.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmationRecorded {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub partner_id: String,
+    pub correlation_id: String,
+    pub payload_sha256: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub kind: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub lines: Vec<ConfirmationLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmationLine {
+    pub sku: String,
+    pub kind: Option<String>,
+    pub from_location: Option<String>,
+    pub to_location: Option<String>,
+    pub lot: Option<String>,
+    pub qty: i64,
+}
+
+impl ConfirmationRecorded {
+    pub fn from_shift_summary(
+        summary: &ShiftSummary,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let w = &summary.window;
+        Self {
+            event_id: wes_domain::idempotency::event_id(
+                "confirmation",
+                w.partner_id.as_str(),
+                summary.correlation_id.as_str(),
+            )
+            .to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: w.partner_id.to_string(),
+            correlation_id: summary.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: w.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
+            kind: "SHIFT_SUMMARY".into(),
+            window_start: w.start.0,
+            window_end: w.end.0,
+            lines: summary
+                .totals
+                .iter()
+                .map(|(key, qty)| ConfirmationLine {
+                    sku: key.sku.to_string(),
+                    kind: Some(key.kind.as_str().into()),
+                    from_location: key.from_location.as_ref().map(ToString::to_string),
+                    to_location: key.to_location.as_ref().map(ToString::to_string),
+                    lot: key.lot.clone(),
+                    qty: *qty,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn window(&self) -> WindowKey {
+        WindowKey {
+            partner_id: PartnerId::from_trusted(&self.partner_id),
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            start: UtcMillis(self.window_start),
+            end: UtcMillis(self.window_end),
+        }
+    }
+
+    /// The confirmed totals per line (shift summaries).
+    pub fn totals(&self) -> Result<Totals, EventsError> {
+        self.lines
+            .iter()
+            .map(|l| {
+                let kind = l.kind.as_deref().unwrap_or_default();
+                Ok((
+                    LineKey {
+                        sku: SkuCode::from_trusted(&l.sku),
+                        kind: MovementKind::parse(kind)
+                            .ok_or_else(|| invalid("lines.kind", kind))?,
+                        from_location: l.from_location.as_ref().map(LocationCode::from_trusted),
+                        to_location: l.to_location.as_ref().map(LocationCode::from_trusted),
+                        lot: l.lot.clone(),
+                    },
+                    l.qty,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The reconciler's decision on a window: the body of `WindowReconciled` and `WindowDiscrepancy`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowDecision {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub window_id: String,
+    pub partner_id: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub confirmation_event_id: String,
+    pub confirmation_correlation_id: String,
+    pub tolerance: i64,
+    pub lines: Vec<ComparedLine>,
+    pub realtime_through: Vec<LogPosition>,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+    pub resolution_reason: Option<String>,
+    #[serde(default)]
+    pub compensating_movements: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparedLine {
+    pub sku: String,
+    pub kind: String,
+    pub from_location: Option<String>,
+    pub to_location: Option<String>,
+    pub lot: Option<String>,
+    pub confirmed: i64,
+    pub realtime: i64,
+    pub delta: i64,
+    pub matched: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub partition: i32,
+    pub next_offset: i64,
+}
+
+impl WindowDecision {
+    /// The reconciler's first decision on a confirmation; its id is derived from the window, so
+    /// deciding again after a crash appends the same event.
+    pub fn of(
+        confirmation: &ConfirmationRecorded,
+        comparison: &Comparison,
+        tolerance: i64,
+        realtime_through: Vec<LogPosition>,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let window_id = confirmation.window().id();
+        Self {
+            event_id: wes_domain::idempotency::event_id(
+                "window-decision",
+                &confirmation.partner_id,
+                &window_id,
+            )
+            .to_string(),
+            recorded_at: recorded_at.0,
+            window_id,
+            partner_id: confirmation.partner_id.clone(),
+            warehouse_id: confirmation.warehouse_id.clone(),
+            warehouse_frn: confirmation.warehouse_frn.clone(),
+            window_start: confirmation.window_start,
+            window_end: confirmation.window_end,
+            confirmation_event_id: confirmation.event_id.clone(),
+            confirmation_correlation_id: confirmation.correlation_id.clone(),
+            tolerance,
+            lines: comparison
+                .lines
+                .iter()
+                .map(|l| ComparedLine {
+                    sku: l.key.sku.to_string(),
+                    kind: l.key.kind.as_str().into(),
+                    from_location: l.key.from_location.as_ref().map(ToString::to_string),
+                    to_location: l.key.to_location.as_ref().map(ToString::to_string),
+                    lot: l.key.lot.clone(),
+                    confirmed: l.confirmed,
+                    realtime: l.realtime,
+                    delta: l.delta,
+                    matched: l.matched,
+                })
+                .collect(),
+            realtime_through,
+            resolved_by: None,
+            resolution: None,
+            resolution_reason: None,
+            compensating_movements: 0,
+        }
+    }
+
+    /// The compared lines back in domain terms.
+    pub fn comparison(&self) -> Result<Comparison, EventsError> {
+        comparison_of(&self.lines)
+    }
+
+    pub fn reconciled(&self) -> bool {
+        self.resolution.is_some() || self.lines.iter().all(|l| l.matched)
+    }
+}
+
+/// Compared lines as recorded, back in domain terms.
+pub fn comparison_of(lines: &[ComparedLine]) -> Result<Comparison, EventsError> {
+    {
+        let lines = lines
+            .iter()
+            .map(|l| {
+                Ok(LineComparison {
+                    key: LineKey {
+                        sku: SkuCode::from_trusted(&l.sku),
+                        kind: MovementKind::parse(&l.kind)
+                            .ok_or_else(|| invalid("lines.kind", &l.kind))?,
+                        from_location: l.from_location.as_ref().map(LocationCode::from_trusted),
+                        to_location: l.to_location.as_ref().map(LocationCode::from_trusted),
+                        lot: l.lot.clone(),
+                    },
+                    confirmed: l.confirmed,
+                    realtime: l.realtime,
+                    delta: l.delta,
+                    matched: l.matched,
+                })
+            })
+            .collect::<Result<_, EventsError>>()?;
+        Ok(Comparison { lines })
+    }
+}
+
+/// `io.wes.v1.WindowReconciled` on `wes.window.reconciled.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WindowReconciled(pub WindowDecision);
+
+/// `io.wes.v1.WindowDiscrepancy` on `wes.window.discrepancy.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WindowDiscrepancy(pub WindowDecision);
+
+impl WindowDiscrepancy {
+    /// The URGENT page a discrepancy raises.
+    pub fn notification(&self) -> NotificationRaised {
+        let d = &self.0;
+        let differing = d.lines.iter().filter(|l| !l.matched).count();
+        NotificationRaised {
+            notification_id: wes_domain::idempotency::event_id(
+                "notification",
+                "WINDOW_DISCREPANCY",
+                &d.event_id,
+            )
+            .to_string(),
+            raised_at: d.recorded_at,
+            warehouse_id: d.warehouse_id.clone(),
+            warehouse_frn: d.warehouse_frn.clone(),
+            severity: "URGENT".into(),
+            source: "WINDOW_DISCREPANCY".into(),
+            source_id: d.event_id.clone(),
+            code: "WINDOW_DISCREPANCY".into(),
+            summary: format!(
+                "URGENT window discrepancy in {}: {differing} of {} lines differ ({}, {} to {})",
+                d.warehouse_id,
+                d.lines.len(),
+                d.partner_id,
+                UtcMillis(d.window_start).to_rfc3339(),
+                UtcMillis(d.window_end).to_rfc3339()
+            ),
+            occurred_at: d.window_end,
+        }
+    }
+}
+
 /// Any record the hub reads back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -750,6 +1017,9 @@ pub enum Event {
     Exception(ExceptionRecorded),
     SupervisorAction(SupervisorActionRecorded),
     Notification(NotificationRaised),
+    Confirmation(ConfirmationRecorded),
+    WindowReconciled(WindowDecision),
+    WindowDiscrepancy(WindowDecision),
     Dispatch(DispatchEvent),
     Warehouse(WarehouseUpserted),
     Sku(SkuUpserted),
@@ -770,6 +1040,9 @@ impl Event {
                 Event::SupervisorAction(apache_avro::from_value(v)?)
             }
             "io.wes.v1.NotificationRaised" => Event::Notification(apache_avro::from_value(v)?),
+            "io.wes.v1.ConfirmationRecorded" => Event::Confirmation(apache_avro::from_value(v)?),
+            "io.wes.v1.WindowReconciled" => Event::WindowReconciled(apache_avro::from_value(v)?),
+            "io.wes.v1.WindowDiscrepancy" => Event::WindowDiscrepancy(apache_avro::from_value(v)?),
             "io.wes.v1.DispatchEvent" => Event::Dispatch(apache_avro::from_value(v)?),
             "io.wes.v1.WarehouseUpserted" => Event::Warehouse(apache_avro::from_value(v)?),
             "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
@@ -787,6 +1060,8 @@ impl Event {
             Event::Exception(e) => &e.event_id,
             Event::SupervisorAction(e) => &e.event_id,
             Event::Notification(e) => &e.notification_id,
+            Event::Confirmation(e) => &e.event_id,
+            Event::WindowReconciled(e) | Event::WindowDiscrepancy(e) => &e.event_id,
             Event::Dispatch(e) => &e.event_id,
             Event::Warehouse(e) => &e.event_id,
             Event::Sku(e) => &e.event_id,
@@ -843,6 +1118,27 @@ impl Routed for NotificationRaised {
     const TOPIC: &'static str = topics::NOTIFICATIONS;
     fn key(&self) -> String {
         self.warehouse_frn.clone()
+    }
+}
+impl Routed for ConfirmationRecorded {
+    const TOPIC: &'static str = topics::CONFIRMATIONS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+}
+impl Routed for WindowReconciled {
+    const TOPIC: &'static str = topics::WINDOW_RECONCILED;
+    fn key(&self) -> String {
+        self.0.warehouse_frn.clone()
+    }
+}
+impl Routed for WindowDiscrepancy {
+    const TOPIC: &'static str = topics::WINDOW_DISCREPANCY;
+    fn key(&self) -> String {
+        self.0.warehouse_frn.clone()
+    }
+    fn notification(&self) -> Option<NotificationRaised> {
+        Some(WindowDiscrepancy::notification(self))
     }
 }
 impl Routed for DispatchEvent {
@@ -1063,6 +1359,35 @@ mod tests {
             exception.notification(),
             "a retry raises the same notification id"
         );
+        let summary = wes_domain::reconcile::validate_shift_summary(
+            &serde_json::json!({"correlation_id": "ss-1", "warehouse_id": "WH-1",
+                "window_start": "2026-11-21T06:00:00Z", "window_end": "2026-11-21T14:00:00Z",
+                "totals": [{"sku": "S", "kind": "RECEIVE", "to_location": "A", "lot": "L1", "qty": 4, "uom": "EA"}]}),
+            &md,
+            &partner,
+        )
+        .unwrap();
+        let confirmation =
+            ConfirmationRecorded::from_shift_summary(&summary, "h".into(), UtcMillis(9));
+        round_trip(&confirmation);
+        assert_eq!(confirmation.totals().unwrap(), summary.totals);
+        let comparison = wes_domain::reconcile::compare(&summary.totals, &Totals::new(), 0);
+        let decision = WindowDecision::of(
+            &confirmation,
+            &comparison,
+            0,
+            vec![LogPosition {
+                partition: 0,
+                next_offset: 7,
+            }],
+            UtcMillis(10),
+        );
+        assert_eq!(decision.comparison().unwrap(), comparison);
+        assert!(!decision.reconciled());
+        round_trip(&WindowReconciled(decision.clone()));
+        let discrepancy = WindowDiscrepancy(decision);
+        round_trip(&discrepancy);
+        assert_eq!(discrepancy.notification().severity, "URGENT");
         round_trip(&SupervisorActionRecorded::new(
             &exception.event_id,
             &report.warehouse_id,

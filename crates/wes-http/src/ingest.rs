@@ -233,7 +233,7 @@ pub async fn ingest<T: Routed>(
 /// Appends the records, then the notifications of those the log confirmed (so a page never names
 /// an event that is not in the log). An item succeeds only when both are confirmed; on a retry both
 /// are appended again under the same ids, and the queue and pager consumers deduplicate by id.
-async fn append_with_notifications<T: Routed>(
+pub(crate) async fn append_with_notifications<T: Routed>(
     state: &Shared,
     records: &[&T],
 ) -> Vec<Result<wes_kafka::Delivery, wes_kafka::KafkaError>> {

@@ -17,6 +17,7 @@ pub mod ratelimit;
 mod realtime;
 mod supervisor;
 pub mod tls;
+pub mod windows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +48,8 @@ pub struct HttpSettings {
     pub instance_id: String,
     /// Per-partner limit on partner-API requests.
     pub rate_limit: ratelimit::RateLimit,
+    /// Largest per-line difference the reconciler still counts as a match. Default 0.
+    pub reconcile_tolerance: i64,
 }
 
 pub struct AppState {
@@ -96,6 +99,16 @@ fn routes() -> Routes {
     .route("/wes/v1/realtime/exceptions", post(realtime::exceptions))
     .route("/wes/v1/realtime/work-status", post(realtime::work_status))
     .route("/wes/v1/realtime/capacity", post(realtime::capacity))
+    .route(
+        "/wes/v1/confirmation/shift-summary",
+        post(windows::shift_summary),
+    )
+    .route("/planner/v1/windows", get(windows::list))
+    .route("/planner/v1/windows/{window_id}", get(windows::window))
+    .route(
+        "/planner/v1/windows/{window_id}/resolve",
+        post(windows::resolve),
+    )
     .route(
         "/planner/v1/documents/{doc_type}/{doc_id}/tasks",
         get(planner::tasks_of_document),

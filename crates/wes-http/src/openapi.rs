@@ -220,6 +220,75 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
             ),
         ),
         (
+            "/wes/v1/confirmation/shift-summary",
+            "post",
+            "postShiftSummary",
+            Op {
+                summary: "Confirm a shift's movement totals",
+                description: "One object: the window `[window_start, window_end)` and its cumulative totals per (sku, kind, from_location, to_location, lot). Same window and correlation_id: 200 replay; same window, another correlation_id: 409 `#state-conflict`. The reconciler answers the window's status: RECONCILED, DISCREPANCY (a supervisor-queue entry and an URGENT notification) or PENDING (decided on the next replay).",
+                tag: "confirmation",
+                access: Executor,
+                parameters: vec![],
+                body: Some(schema("ShiftSummary")),
+                ok: schema("ConfirmationResult"),
+                errors: &[400, 409, 413, 415, 422],
+            },
+        ),
+        (
+            "/planner/v1/windows",
+            "get",
+            "windows",
+            Op {
+                summary: "Confirmation windows",
+                description: "Windows of the caller's warehouses, newest first.",
+                tag: "supervisor",
+                access: Supervisor,
+                parameters: vec![
+                    query("warehouse_id", "Only this warehouse."),
+                    query("status", "PENDING, DISCREPANCY or RECONCILED."),
+                    limit(),
+                ],
+                body: None,
+                ok: object.clone(),
+                errors: &[400],
+            },
+        ),
+        (
+            "/planner/v1/windows/{window_id}",
+            "get",
+            "window",
+            Op {
+                summary: "One window",
+                description: "Confirmation totals, realtime sums and their per-line comparison, per-SKU and per-location breakdowns, the exceptions logged in the window, and the movements of the window that arrived after it was decided (`late_movements`).",
+                tag: "supervisor",
+                access: Supervisor,
+                parameters: vec![path_param(
+                    "window_id",
+                    "`partner|warehouse|start ms|end ms`, URL-encoded.",
+                )],
+                body: None,
+                ok: object.clone(),
+                errors: &[404],
+            },
+        ),
+        (
+            "/planner/v1/windows/{window_id}/resolve",
+            "post",
+            "resolveWindow",
+            Op {
+                summary: "Resolve a discrepancy",
+                description: "`accept-confirmation` appends compensating ADJUST movements (partner `wes/reconciler`) so the ledger equals the confirmation; `accept-realtime` discards the confirmation's deltas. The window becomes RECONCILED, `wes.window.reconciled.v1` carries resolved_by and resolution_reason, and the window's queue entry is closed. 409 unless the window is in DISCREPANCY.",
+                tag: "supervisor",
+                access: Supervisor,
+                parameters: vec![path_param("window_id", "Window id, URL-encoded.")],
+                body: Some(
+                    json!({"type": "object", "required": ["supervisor_id", "reason", "resolution"], "additionalProperties": false, "properties": {"supervisor_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}, "resolution": {"enum": ["accept-confirmation", "accept-realtime"]}}}),
+                ),
+                ok: object.clone(),
+                errors: &[400, 404, 409],
+            },
+        ),
+        (
             "/planner/v1/documents/{doc_type}/{doc_id}/tasks",
             "get",
             "tasksOfDocument",
@@ -451,7 +520,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 access: Admin,
                 parameters: vec![path_param(
                     "name",
-                    "masterdata, ledger, dispatch, tasks, capacity or supervisor.",
+                    "masterdata, ledger, dispatch, tasks, capacity, supervisor or windows.",
                 )],
                 body: None,
                 ok: object.clone(),
@@ -681,6 +750,15 @@ fn components() -> Value {
                 "steps": {"type": "array", "description": "Detail only: the audit trail.", "items": {"type": "object", "properties": {
                     "event_id": {"type": "string"}, "step": {"enum": ["OPENED", "ACKNOWLEDGED", "CLOSED"]}, "by": {"type": "string"},
                     "partner_id": {"type": "string"}, "at": time, "reason": {"type": ["string", "null"]}}}}}},
+            "ShiftSummary": {"type": "object", "required": ["correlation_id", "warehouse_id", "window_start", "window_end", "totals"], "properties": {
+                "correlation_id": id, "warehouse_id": id, "window_start": time, "window_end": time,
+                "totals": {"type": "array", "items": {"type": "object", "required": ["sku", "kind", "qty", "uom"], "description": "A movement without its identity: from_location / to_location as the kind requires, lot when tracked; one line per key.", "properties": {
+                    "sku": id, "kind": {"enum": ["PICK", "PUT", "MOVE", "ADJUST", "CONSUME", "PRODUCE", "RECEIVE", "SHIP"]},
+                    "from_location": {"type": "string"}, "to_location": {"type": "string"}, "lot": {"type": "string"},
+                    "qty": {"type": "integer"}, "uom": {"type": "string"}}}}}},
+            "ConfirmationResult": {"type": "object", "properties": {
+                "correlation_id": {"type": "string"}, "status": {"enum": ["ACCEPTED", "REPLAY"]}, "replay": {"type": "boolean"},
+                "window_id": {"type": "string"}, "window_status": {"enum": ["PENDING", "DISCREPANCY", "RECONCILED"]}}},
             "SupervisorAction": {"type": "object", "required": ["supervisor_id"], "additionalProperties": false, "properties": {
                 "supervisor_id": {"type": "string", "description": "The person acting."},
                 "reason": {"type": "string", "maxLength": 2000, "description": "Required (non-empty) to close; `note` is accepted as an alias."}}},
@@ -722,7 +800,8 @@ pub fn document() -> Value {
         },
         "tags": [
             {"name": "realtime", "description": "Executor → planner, best effort (contract §3)."},
-            {"name": "supervisor", "description": "The supervisor queue."},
+            {"name": "confirmation", "description": "Executor → planner, authoritative (contract §4)."},
+            {"name": "supervisor", "description": "The supervisor queue and reconciliation windows."},
             {"name": "dispatch", "description": "Planner → executor releases (contract §2)."},
             {"name": "ledger"}, {"name": "tasks"}, {"name": "capacity"}, {"name": "masterdata"}, {"name": "operations"}
         ],

@@ -205,7 +205,7 @@ pub async fn movements(
     Ok(Json(json!({"movements": rows})))
 }
 
-fn projector_error(e: wes_projector::ProjectorError) -> ApiError {
+pub(crate) fn projector_error(e: wes_projector::ProjectorError) -> ApiError {
     match e {
         wes_projector::ProjectorError::Kafka(k) => k.into(),
         wes_projector::ProjectorError::Store(s) => s.into(),

@@ -25,11 +25,11 @@ const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest `reason` or `note` accepted.
 const MAX_REASON_CHARS: usize = 2000;
 
-fn supervisor(state: &Shared, credential: &Credential) -> Result<Partner, ApiError> {
+pub(crate) fn supervisor(state: &Shared, credential: &Credential) -> Result<Partner, ApiError> {
     authenticate(credential, &state.masterdata(), PartnerRole::Supervisor)
 }
 
-fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), ApiError> {
+pub(crate) fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), ApiError> {
     let allowed = WarehouseId::parse(warehouse).is_some_and(|w| partner.may_act_for(&w));
     if allowed {
         Ok(())
@@ -45,6 +45,8 @@ fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     warehouse_id: Option<String>,
+    /// EXCEPTION or WINDOW_DISCREPANCY.
+    source: Option<String>,
     status: Option<String>,
     severity: Option<String>,
     code: Option<String>,
@@ -102,6 +104,12 @@ pub async fn queue(
     };
     let filter = QueueFilter {
         warehouses,
+        source: word(
+            "source",
+            &q.source,
+            |t| matches!(t, "EXCEPTION" | "WINDOW_DISCREPANCY"),
+            "EXCEPTION, WINDOW_DISCREPANCY".into(),
+        )?,
         status: word(
             "status",
             &q.status,

@@ -296,6 +296,42 @@ impl Projector {
         }
     }
 
+    /// The log end offset of each partition of `topic`: `(partition, next offset)`.
+    pub async fn log_end(&self, topic: &str) -> Result<Vec<(i32, i64)>, ProjectorError> {
+        let (bootstrap, topic) = (self.bootstrap.clone(), topic.to_owned());
+        tokio::task::spawn_blocking(move || -> Result<Vec<(i32, i64)>, ProjectorError> {
+            let client = metadata_client(&bootstrap)?;
+            let mut ends = vec![];
+            for partition in 0..partitions(&client, &topic)? {
+                ends.push((partition, watermarks(&client, &topic, partition)?.1));
+            }
+            Ok(ends)
+        })
+        .await
+        .expect("log end task")
+    }
+
+    /// Waits until `kind` has applied every record of `topic` below `ends`.
+    pub async fn wait_through(
+        &self,
+        kind: ProjectionKind,
+        topic: &str,
+        ends: &[(i32, i64)],
+        timeout: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (partition, end) in ends.iter().filter(|(_, end)| *end > 0) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if !self
+                .wait_applied(kind, topic, *partition, end - 1, left)
+                .await
+            {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Whether every runner has started and none is failing.
     pub fn healthy(&self) -> bool {
         self.runners.iter().all(|r| {

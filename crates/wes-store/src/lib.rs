@@ -4,6 +4,7 @@
 pub mod idempotency;
 pub mod projection;
 pub mod queries;
+pub mod windows;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -24,8 +24,11 @@ pub enum ProjectionKind {
     Tasks,
     /// Capacity snapshots for trend charts. Reads no inventory, writes no inventory.
     Capacity,
-    /// The supervisor queue: entries opened by exceptions, acknowledged and closed by supervisors.
+    /// The supervisor queue: entries opened by exceptions and window discrepancies, acknowledged
+    /// and closed by supervisors.
     Supervisor,
+    /// Confirmation windows: each confirmation and the reconciler's decisions on it.
+    Windows,
 }
 
 /// Physical table names: live, or the shadow set a rebuild fills.
@@ -199,6 +202,23 @@ const SUPERVISOR_INDEXES: &[IndexDef] = &[
     },
 ];
 
+const WINDOW_TABLES: &[TableDef] = &[TableDef {
+    // Confirmation columns are nullable: a decision read before its confirmation (another topic)
+    // creates the row, and the confirmation fills them in.
+    name: "windows",
+    columns: "window_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, warehouse_id TEXT NOT NULL, window_start BIGINT NOT NULL,
+              window_end BIGINT NOT NULL, status TEXT NOT NULL, kind TEXT, correlation_id TEXT, confirmation_event_id TEXT,
+              confirmed_at BIGINT, confirmation_lines TEXT, decision_event_id TEXT, decided_at BIGINT, tolerance BIGINT,
+              compared_lines TEXT, realtime_through TEXT, resolved_by TEXT, resolution TEXT, resolution_reason TEXT,
+              resolved_at BIGINT, compensating_movements BIGINT NOT NULL DEFAULT 0",
+}];
+
+const WINDOW_INDEXES: &[IndexDef] = &[IndexDef {
+    name: "ix_windows_warehouse",
+    table: "windows",
+    columns: "warehouse_id, status, window_start",
+}];
+
 const DISPATCH_INDEXES: &[IndexDef] = &[IndexDef {
     name: "ix_dispatch_releases_document",
     table: "dispatch_releases",
@@ -230,13 +250,14 @@ pub struct Position {
 }
 
 impl ProjectionKind {
-    pub const ALL: [ProjectionKind; 6] = [
+    pub const ALL: [ProjectionKind; 7] = [
         ProjectionKind::MasterData,
         ProjectionKind::Ledger,
         ProjectionKind::Dispatch,
         ProjectionKind::Tasks,
         ProjectionKind::Capacity,
         ProjectionKind::Supervisor,
+        ProjectionKind::Windows,
     ];
 
     pub fn name(self) -> &'static str {
@@ -247,6 +268,7 @@ impl ProjectionKind {
             ProjectionKind::Tasks => "tasks",
             ProjectionKind::Capacity => "capacity",
             ProjectionKind::Supervisor => "supervisor",
+            ProjectionKind::Windows => "windows",
         }
     }
 
@@ -266,7 +288,16 @@ impl ProjectionKind {
             ProjectionKind::Dispatch => &[topics::DISPATCH],
             ProjectionKind::Tasks => &[topics::WORK_STATUS],
             ProjectionKind::Capacity => &[topics::CAPACITY],
-            ProjectionKind::Supervisor => &[topics::EXCEPTIONS, topics::SUPERVISOR_ACTIONS],
+            ProjectionKind::Supervisor => &[
+                topics::EXCEPTIONS,
+                topics::WINDOW_DISCREPANCY,
+                topics::SUPERVISOR_ACTIONS,
+            ],
+            ProjectionKind::Windows => &[
+                topics::CONFIRMATIONS,
+                topics::WINDOW_RECONCILED,
+                topics::WINDOW_DISCREPANCY,
+            ],
         }
     }
 
@@ -278,6 +309,7 @@ impl ProjectionKind {
             ProjectionKind::Tasks => TASK_TABLES,
             ProjectionKind::Capacity => CAPACITY_TABLES,
             ProjectionKind::Supervisor => SUPERVISOR_TABLES,
+            ProjectionKind::Windows => WINDOW_TABLES,
         }
     }
 
@@ -289,6 +321,7 @@ impl ProjectionKind {
             ProjectionKind::Tasks => TASK_INDEXES,
             ProjectionKind::Capacity => CAPACITY_INDEXES,
             ProjectionKind::Supervisor => SUPERVISOR_INDEXES,
+            ProjectionKind::Windows => WINDOW_INDEXES,
         }
     }
 
@@ -443,7 +476,16 @@ async fn apply_event(
             return apply_work_status(conn, t, r, e).await;
         }
         (ProjectionKind::Supervisor, Event::Exception(e)) => {
-            return open_supervisor_entry(conn, t, r, e).await;
+            return open_supervisor_entry(conn, t, r, &EntryOpening::exception(e)).await;
+        }
+        (ProjectionKind::Supervisor, Event::WindowDiscrepancy(d)) if d.resolution.is_none() => {
+            return open_supervisor_entry(conn, t, r, &EntryOpening::discrepancy(d)).await;
+        }
+        (ProjectionKind::Windows, Event::Confirmation(e)) => {
+            return record_confirmation(conn, t, e).await;
+        }
+        (ProjectionKind::Windows, Event::WindowReconciled(d) | Event::WindowDiscrepancy(d)) => {
+            return record_window_decision(conn, t, d).await;
         }
         (ProjectionKind::Supervisor, Event::SupervisorAction(e)) => {
             return apply_supervisor_action(conn, t, r, e).await;
@@ -594,37 +636,103 @@ async fn record_supervisor_step(
     Ok(inserted == 1)
 }
 
-/// An exception opens the entry whose id is the exception's event id. The status is left alone
-/// when a supervisor step was read first.
+/// What opens a supervisor-queue entry: an exception, or a window discrepancy.
+struct EntryOpening<'a> {
+    entry_id: &'a str,
+    warehouse_id: &'a str,
+    source: &'static str,
+    code: &'a str,
+    severity: &'a str,
+    opened_at: i64,
+    occurred_at: i64,
+    partner_id: &'a str,
+    correlation_id: &'a str,
+    document: Option<&'a wes_events::DocumentRefRecord>,
+    sku: Option<&'a str>,
+    location: Option<&'a str>,
+    qty: Option<i64>,
+    device_id: Option<&'a str>,
+    message: Option<String>,
+}
+
+impl<'a> EntryOpening<'a> {
+    /// Entry id = the exception's event id.
+    fn exception(e: &'a wes_events::ExceptionRecorded) -> Self {
+        EntryOpening {
+            entry_id: &e.event_id,
+            warehouse_id: &e.warehouse_id,
+            source: "EXCEPTION",
+            code: &e.code,
+            severity: &e.severity,
+            opened_at: e.recorded_at,
+            occurred_at: e.occurred_at,
+            partner_id: &e.partner_id,
+            correlation_id: &e.correlation_id,
+            document: e.document_ref.as_ref(),
+            sku: e.sku.as_deref(),
+            location: e.location.as_deref(),
+            qty: e.qty,
+            device_id: e.device_id.as_deref(),
+            message: e.message.clone(),
+        }
+    }
+
+    /// Entry id = the discrepancy's event id; URGENT, dated at the window's end.
+    fn discrepancy(d: &'a wes_events::WindowDecision) -> Self {
+        let differing = d.lines.iter().filter(|l| !l.matched).count();
+        EntryOpening {
+            entry_id: &d.event_id,
+            warehouse_id: &d.warehouse_id,
+            source: "WINDOW_DISCREPANCY",
+            code: "WINDOW_DISCREPANCY",
+            severity: "URGENT",
+            opened_at: d.recorded_at,
+            occurred_at: d.window_end,
+            partner_id: &d.partner_id,
+            correlation_id: &d.confirmation_correlation_id,
+            document: None,
+            sku: None,
+            location: None,
+            qty: None,
+            device_id: None,
+            message: Some(format!(
+                "window {}: {differing} of {} lines differ",
+                d.window_id,
+                d.lines.len()
+            )),
+        }
+    }
+}
+
+/// Opens an entry. The status is left alone when a supervisor step was read first.
 async fn open_supervisor_entry(
     conn: &mut AnyConnection,
     t: &Tables,
     r: &Record<'_>,
-    e: &wes_events::ExceptionRecorded,
+    e: &EntryOpening<'_>,
 ) -> Result<bool, StoreError> {
     use wes_domain::exception::Severity;
     if !record_supervisor_step(
         conn,
         t,
         r,
-        &e.event_id,
-        &e.event_id,
+        e.entry_id,
+        e.entry_id,
         "OPENED",
-        &e.partner_id,
-        &e.partner_id,
-        e.recorded_at,
+        e.partner_id,
+        e.partner_id,
+        e.opened_at,
         e.message.as_deref(),
     )
     .await?
     {
         return Ok(false);
     }
-    let rank = Severity::parse(&e.severity).map_or(0, |s| s as i64);
-    let doc = e.document_ref.as_ref();
+    let rank = Severity::parse(e.severity).map_or(0, |s| s as i64);
     sqlx::query(&format!(
         "INSERT INTO {0} (entry_id, warehouse_id, status, source, code, severity, severity_rank, opened_at, occurred_at,
          partner_id, correlation_id, document_type, document_id, document_line_no, sku, location, qty, device_id, message)
-         VALUES ($1, $2, 'OPEN', 'EXCEPTION', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         VALUES ($1, $2, 'OPEN', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (entry_id) DO UPDATE SET source = excluded.source, code = excluded.code, severity = excluded.severity,
          severity_rank = excluded.severity_rank, opened_at = excluded.opened_at, occurred_at = excluded.occurred_at,
          partner_id = excluded.partner_id, correlation_id = excluded.correlation_id, document_type = excluded.document_type,
@@ -632,26 +740,111 @@ async fn open_supervisor_entry(
          location = excluded.location, qty = excluded.qty, device_id = excluded.device_id, message = excluded.message",
         t.n("supervisor_entries")
     ))
-    .bind(&e.event_id)
-    .bind(&e.warehouse_id)
-    .bind(&e.code)
-    .bind(&e.severity)
+    .bind(e.entry_id)
+    .bind(e.warehouse_id)
+    .bind(e.source)
+    .bind(e.code)
+    .bind(e.severity)
     .bind(rank)
-    .bind(e.recorded_at)
+    .bind(e.opened_at)
     .bind(e.occurred_at)
-    .bind(&e.partner_id)
-    .bind(&e.correlation_id)
-    .bind(doc.map(|d| d.doc_type.as_str()))
-    .bind(doc.map(|d| d.id.as_str()))
-    .bind(doc.and_then(|d| d.line_no))
-    .bind(e.sku.as_deref())
-    .bind(e.location.as_deref())
+    .bind(e.partner_id)
+    .bind(e.correlation_id)
+    .bind(e.document.map(|d| d.doc_type.as_str()))
+    .bind(e.document.map(|d| d.id.as_str()))
+    .bind(e.document.and_then(|d| d.line_no))
+    .bind(e.sku)
+    .bind(e.location)
     .bind(e.qty)
-    .bind(e.device_id.as_deref())
+    .bind(e.device_id)
     .bind(e.message.as_deref())
     .execute(&mut *conn)
     .await?;
     Ok(true)
+}
+
+/// A confirmation creates its window (PENDING until decided) or fills in a row a decision created.
+async fn record_confirmation(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    e: &wes_events::ConfirmationRecorded,
+) -> Result<bool, StoreError> {
+    let windows = t.n("windows");
+    let changed = sqlx::query(&format!(
+        "INSERT INTO {windows} (window_id, partner_id, warehouse_id, window_start, window_end, status, kind, correlation_id,
+         confirmation_event_id, confirmed_at, confirmation_lines) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10)
+         ON CONFLICT (window_id) DO UPDATE SET kind = excluded.kind, correlation_id = excluded.correlation_id,
+         confirmation_event_id = excluded.confirmation_event_id, confirmed_at = excluded.confirmed_at,
+         confirmation_lines = excluded.confirmation_lines WHERE {windows}.confirmation_event_id IS NULL"
+    ))
+    .bind(e.window().id())
+    .bind(&e.partner_id)
+    .bind(&e.warehouse_id)
+    .bind(e.window_start)
+    .bind(e.window_end)
+    .bind(&e.kind)
+    .bind(&e.correlation_id)
+    .bind(&e.event_id)
+    .bind(e.recorded_at)
+    .bind(serde_json::to_string(&e.lines).expect("lines serialize"))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
+/// A decision moves the window forward only (PENDING < DISCREPANCY < RECONCILED): the first
+/// decision keeps its breakdown, a resolution adds who, how and why.
+async fn record_window_decision(
+    conn: &mut AnyConnection,
+    t: &Tables,
+    d: &wes_events::WindowDecision,
+) -> Result<bool, StoreError> {
+    let windows = t.n("windows");
+    let status = if d.reconciled() {
+        "RECONCILED"
+    } else {
+        "DISCREPANCY"
+    };
+    let changed = sqlx::query(&format!(
+        "INSERT INTO {windows} (window_id, partner_id, warehouse_id, window_start, window_end, status, decision_event_id,
+         decided_at, tolerance, compared_lines, realtime_through, resolved_by, resolution, resolution_reason, resolved_at,
+         compensating_movements)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         ON CONFLICT (window_id) DO UPDATE SET
+         status = CASE WHEN {windows}.status = 'RECONCILED' OR excluded.status = 'RECONCILED' THEN 'RECONCILED' ELSE excluded.status END,
+         decision_event_id = COALESCE({windows}.decision_event_id, excluded.decision_event_id),
+         decided_at = COALESCE({windows}.decided_at, excluded.decided_at),
+         tolerance = COALESCE({windows}.tolerance, excluded.tolerance),
+         compared_lines = COALESCE({windows}.compared_lines, excluded.compared_lines),
+         realtime_through = COALESCE({windows}.realtime_through, excluded.realtime_through),
+         resolved_by = COALESCE({windows}.resolved_by, excluded.resolved_by),
+         resolution = COALESCE({windows}.resolution, excluded.resolution),
+         resolution_reason = COALESCE({windows}.resolution_reason, excluded.resolution_reason),
+         resolved_at = COALESCE({windows}.resolved_at, excluded.resolved_at),
+         compensating_movements = CASE WHEN {windows}.resolution IS NULL THEN excluded.compensating_movements
+                                       ELSE {windows}.compensating_movements END"
+    ))
+    .bind(&d.window_id)
+    .bind(&d.partner_id)
+    .bind(&d.warehouse_id)
+    .bind(d.window_start)
+    .bind(d.window_end)
+    .bind(status)
+    .bind(d.resolution.is_none().then_some(d.event_id.as_str()))
+    .bind(d.resolution.is_none().then_some(d.recorded_at))
+    .bind(d.tolerance)
+    .bind(serde_json::to_string(&d.lines).expect("lines serialize"))
+    .bind(serde_json::to_string(&d.realtime_through).expect("positions serialize"))
+    .bind(d.resolved_by.as_deref())
+    .bind(d.resolution.as_deref())
+    .bind(d.resolution_reason.as_deref())
+    .bind(d.resolution.is_some().then_some(d.recorded_at))
+    .bind(d.compensating_movements)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
 }
 
 /// A supervisor step: recorded in the trail, and the entry's status merged forward

@@ -520,6 +520,8 @@ impl Store {
 #[derive(Debug, Default)]
 pub struct QueueFilter<'a> {
     pub warehouses: Vec<String>,
+    /// EXCEPTION or WINDOW_DISCREPANCY.
+    pub source: Option<&'a str>,
     pub status: Option<&'a str>,
     pub severity: Option<&'a str>,
     pub code: Option<&'a str>,
@@ -620,6 +622,7 @@ impl Store {
     ) -> Result<Vec<SupervisorEntryRow>, StoreError> {
         let mut f = Filter::new();
         f.one_of("warehouse_id", &filter.warehouses)
+            .eq("source", filter.source)
             .eq("status", filter.status)
             .eq("severity", filter.severity)
             .eq("code", filter.code)

@@ -48,6 +48,9 @@ pub struct ServeConfig {
     /// Records the hub may hold unconfirmed by the broker; beyond it requests get 503 at once.
     #[arg(long, env = "WES_PRODUCER_QUEUE_MAX", default_value_t = wes_kafka::producer::DEFAULT_QUEUE_MESSAGES)]
     pub producer_queue_max: usize,
+    /// Largest per-line difference (in base units) the reconciler still counts as a match.
+    #[arg(long, env = "WES_RECONCILE_TOLERANCE", default_value_t = 0)]
+    pub reconcile_tolerance: i64,
     /// Address of the mTLS listener (the same API; partners authenticate with client
     /// certificates). Off unless set; needs `WES_TLS_CERT` and `WES_TLS_KEY`.
     #[arg(long, env = "WES_TLS_ADDR", requires_all = ["tls_cert", "tls_key"])]

@@ -143,6 +143,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             registry_url: registry_url.clone(),
             instance_id,
             rate_limit,
+            reconcile_tolerance: config.reconcile_tolerance.max(0),
         },
         http,
         rate_limiter: wes_http::ratelimit::RateLimiter::new(rate_limit),

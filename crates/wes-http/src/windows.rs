@@ -1,0 +1,515 @@
+//! Confirmation path (contract §4): the shift-summary endpoint, the reconciler that decides each
+//! window, and the supervisor's window API with its resolutions.
+//!
+//! The reconciler runs when a confirmation has been appended: it reads the movements log's end,
+//! waits until the ledger projection holds everything below it, sums the partner's movements of
+//! the window that lie below that position, compares (`wes_domain::reconcile::compare`) and
+//! appends the decision, with its breakdown and that log position, as `WindowReconciled` or
+//! `WindowDiscrepancy` (which opens a supervisor-queue entry and pages URGENT). The windows
+//! projection folds those events, so a rebuild gives the same windows; movements of the window
+//! beyond the recorded position arrived late and are counted on the window.
+
+use crate::Shared;
+use crate::auth::{Credential, executor};
+use crate::ingest::{Body, append_with_notifications, check_warehouses, parse_body, read_body};
+use crate::planner::{limit, projector_error};
+use crate::problem::ApiError;
+use crate::supervisor::{check_warehouse, supervisor};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use wes_domain::idempotency::{Claim, payload_fingerprint};
+use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind};
+use wes_domain::reconcile::{by_location, by_sku, compare, compensation, validate_shift_summary};
+use wes_domain::supervisor::SupervisorAction;
+use wes_domain::*;
+use wes_events::catalog::topics;
+use wes_events::{
+    ComparedLine, ConfirmationRecorded, LogPosition, MovementRecorded, Routed,
+    SupervisorActionRecorded, WindowDecision, WindowDiscrepancy, WindowReconciled,
+};
+use wes_store::ProjectionKind;
+use wes_store::idempotency::KeyRequest;
+use wes_store::queries::QueueFilter;
+use wes_store::windows::WindowRow;
+
+/// How long the reconciler waits for the ledger to hold the movements already in the log.
+const LEDGER_WAIT: Duration = Duration::from_secs(10);
+/// How long an answer waits for the windows projection to show a decision.
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The partner compensating ADJUST movements are recorded under (never an executor, so they never
+/// count towards a window's realtime sum).
+pub const RECONCILER_PARTNER: &str = "wes/reconciler";
+
+fn now() -> UtcMillis {
+    UtcMillis(chrono::Utc::now().timestamp_millis())
+}
+
+/// Appends `record` (and the page it raises) and waits until the windows projection shows it.
+async fn append_visible<T: Routed>(state: &Shared, record: &T) -> Result<(), ApiError> {
+    let delivery = append_with_notifications(state, &[record])
+        .await
+        .remove(0)?;
+    state
+        .projector
+        .wait_applied(
+            ProjectionKind::Windows,
+            T::TOPIC,
+            delivery.partition,
+            delivery.offset,
+            VISIBILITY_TIMEOUT,
+        )
+        .await;
+    Ok(())
+}
+
+/// Decides the window of `confirmation`; `None` when the ledger did not catch up with the log in
+/// time (the window stays PENDING and the next replay of the confirmation decides it).
+async fn decide(
+    state: &Shared,
+    confirmation: &ConfirmationRecorded,
+) -> Result<Option<WindowDecision>, ApiError> {
+    let through = state
+        .projector
+        .log_end(topics::MOVEMENTS)
+        .await
+        .map_err(projector_error)?;
+    if !state
+        .projector
+        .wait_through(
+            ProjectionKind::Ledger,
+            topics::MOVEMENTS,
+            &through,
+            LEDGER_WAIT,
+        )
+        .await
+    {
+        tracing::warn!(window = %confirmation.window().id(), "ledger behind the log; window left PENDING");
+        return Ok(None);
+    }
+    let realtime = state
+        .store
+        .realtime_totals(&confirmation.window(), &through)
+        .await?;
+    let confirmed = confirmation.totals().map_err(ApiError::internal)?;
+    let tolerance = state.settings.reconcile_tolerance;
+    let decision = WindowDecision::of(
+        confirmation,
+        &compare(&confirmed, &realtime, tolerance),
+        tolerance,
+        through
+            .iter()
+            .map(|(partition, next_offset)| LogPosition {
+                partition: *partition,
+                next_offset: *next_offset,
+            })
+            .collect(),
+        now(),
+    );
+    if decision.reconciled() {
+        append_visible(state, &WindowReconciled(decision.clone())).await?;
+    } else {
+        append_visible(state, &WindowDiscrepancy(decision.clone())).await?;
+    }
+    Ok(Some(decision))
+}
+
+fn answer(cid: &str, replay: bool, window_id: &str, status: &str) -> Json<Value> {
+    Json(json!({
+        "correlation_id": cid, "status": if replay { "REPLAY" } else { "ACCEPTED" }, "replay": replay,
+        "window_id": window_id, "window_status": status,
+    }))
+}
+
+/// `POST /wes/v1/confirmation/shift-summary`: one confirmation per window and partner.
+pub async fn shift_summary(
+    State(state): State<Shared>,
+    credential: Credential,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    let md = state.masterdata();
+    let partner = executor(&state, &credential, &md)?;
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let Body::One(item) = parse_body(&headers, &bytes, 1)? else {
+        return Err(ApiError::bad_request("a confirmation is one JSON object"));
+    };
+    check_warehouses(std::slice::from_ref(&item), &partner)?;
+    let summary = validate_shift_summary(&item, &md, &partner)?;
+    let fingerprint = payload_fingerprint(&item);
+    let at = now();
+    let confirmation = ConfirmationRecorded::from_shift_summary(&summary, fingerprint.clone(), at);
+    let (owner, cid, window_id) = (
+        partner.partner_id.as_str(),
+        summary.correlation_id.as_str(),
+        summary.window.id(),
+    );
+    let instance = &state.settings.instance_id;
+    let claim = state
+        .store
+        .claim_keys(
+            "confirmation",
+            owner,
+            instance,
+            &[KeyRequest {
+                correlation_id: cid,
+                payload_sha256: &fingerprint,
+            }],
+            at,
+        )
+        .await?
+        .remove(0);
+    match claim {
+        Claim::Fresh | Claim::TakeOver => {}
+        Claim::Replay => {
+            let mut status = state
+                .store
+                .window(&window_id)
+                .await?
+                .map_or("PENDING".to_owned(), |w| w.status);
+            if status == "PENDING"
+                && let Some(decision) = decide(&state, &confirmation).await?
+            {
+                status = if decision.reconciled() {
+                    "RECONCILED"
+                } else {
+                    "DISCREPANCY"
+                }
+                .into();
+            }
+            return Ok(answer(cid, true, &window_id, &status));
+        }
+        Claim::InFlight => {
+            return Err(ApiError::conflict_in_flight(format!(
+                "a confirmation with correlation_id {cid} is still being processed; retry later"
+            )));
+        }
+        Claim::PayloadMismatch => {
+            return Err(ApiError::key_reused(format!(
+                "correlation_id {cid} was already used with a different payload"
+            )));
+        }
+    }
+    // One confirmation per window, whatever its state: the claim on the window settles races, the
+    // projection keeps the rule after the claim is purged.
+    let window_claim = state
+        .store
+        .claim_keys(
+            "window",
+            owner,
+            instance,
+            &[KeyRequest {
+                correlation_id: &window_id,
+                payload_sha256: cid,
+            }],
+            at,
+        )
+        .await?
+        .remove(0);
+    let confirmed_by = state
+        .store
+        .window(&window_id)
+        .await?
+        .and_then(|w| w.correlation_id)
+        .filter(|other| other != cid);
+    if matches!(window_claim, Claim::PayloadMismatch | Claim::InFlight) || confirmed_by.is_some() {
+        state
+            .store
+            .settle_keys("confirmation", owner, &[], &[cid])
+            .await?;
+        if matches!(window_claim, Claim::Fresh | Claim::TakeOver) {
+            state
+                .store
+                .settle_keys("window", owner, &[], &[&window_id])
+                .await?;
+        }
+        return Err(ApiError::state_conflict(format!(
+            "window {} to {} of warehouse {} is already confirmed{}; a window takes one confirmation",
+            summary.window.start.to_rfc3339(),
+            summary.window.end.to_rfc3339(),
+            summary.window.warehouse_id,
+            confirmed_by
+                .map(|c| format!(" by correlation_id {c}"))
+                .unwrap_or_default()
+        )));
+    }
+    if let Err(e) = state.producer.send(&confirmation).await {
+        state
+            .store
+            .settle_keys("confirmation", owner, &[], &[cid])
+            .await?;
+        state
+            .store
+            .settle_keys("window", owner, &[], &[&window_id])
+            .await?;
+        return Err(e.into());
+    }
+    state
+        .store
+        .settle_keys("confirmation", owner, &[cid], &[])
+        .await?;
+    state
+        .store
+        .settle_keys("window", owner, &[&window_id], &[])
+        .await?;
+    let status = match decide(&state, &confirmation).await? {
+        Some(d) if d.reconciled() => "RECONCILED",
+        Some(_) => "DISCREPANCY",
+        None => "PENDING",
+    };
+    Ok(answer(cid, false, &window_id, status))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowQuery {
+    warehouse_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /planner/v1/windows?warehouse_id&status&limit`: the caller's windows, newest first.
+pub async fn list(
+    State(state): State<Shared>,
+    credential: Credential,
+    Query(q): Query<WindowQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let partner = supervisor(&state, &credential)?;
+    let warehouses = match &q.warehouse_id {
+        Some(w) => {
+            check_warehouse(&partner, w)?;
+            vec![w.clone()]
+        }
+        None => partner
+            .allowed_warehouses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    };
+    if let Some(status) = q.status.as_deref()
+        && !matches!(status, "PENDING" | "DISCREPANCY" | "RECONCILED")
+    {
+        return Err(ApiError::bad_request(format!(
+            "`status` has unknown value {status:?}; expected one of PENDING, DISCREPANCY, RECONCILED"
+        ))
+        .with_field("/status"));
+    }
+    let windows = state
+        .store
+        .windows(&warehouses, q.status.as_deref(), limit(q.limit)?)
+        .await?;
+    Ok(Json(json!({"windows": windows})))
+}
+
+async fn detail(state: &Shared, window: WindowRow) -> Result<Value, ApiError> {
+    let lines: Vec<ComparedLine> = serde_json::from_value(window.lines.clone()).unwrap_or_default();
+    let through: Vec<LogPosition> =
+        serde_json::from_value(window.realtime_through.clone()).unwrap_or_default();
+    let comparison = wes_events::comparison_of(&lines).map_err(ApiError::internal)?;
+    let exceptions = state
+        .store
+        .supervisor_queue(
+            &QueueFilter {
+                warehouses: vec![window.warehouse_id.clone()],
+                source: Some("EXCEPTION"),
+                from: Some(window.key.start.0),
+                to: Some(window.key.end.0),
+                ..QueueFilter::default()
+            },
+            1000,
+        )
+        .await?;
+    let late = if window.decision_event_id.is_some() {
+        let through: Vec<(i32, i64)> = through
+            .iter()
+            .map(|p| (p.partition, p.next_offset))
+            .collect();
+        Some(state.store.late_movements(&window.key, &through).await?)
+    } else {
+        None
+    };
+    let mut body = serde_json::to_value(&window).map_err(ApiError::internal)?;
+    body["by_sku"] = serde_json::to_value(by_sku(&comparison)).map_err(ApiError::internal)?;
+    body["by_location"] =
+        serde_json::to_value(by_location(&comparison)).map_err(ApiError::internal)?;
+    body["exceptions"] = serde_json::to_value(exceptions).map_err(ApiError::internal)?;
+    body["late_movements"] = json!(late);
+    Ok(body)
+}
+
+async fn window_for(
+    state: &Shared,
+    partner: &wes_domain::masterdata::Partner,
+    window_id: &str,
+) -> Result<WindowRow, ApiError> {
+    let window = state
+        .store
+        .window(window_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no window {window_id}")))?;
+    check_warehouse(partner, &window.warehouse_id)?;
+    Ok(window)
+}
+
+/// `GET /planner/v1/windows/{window_id}`: confirmation totals, realtime sums, the compared lines,
+/// per-SKU and per-location breakdowns, the exceptions logged in the window, late movements.
+pub async fn window(
+    State(state): State<Shared>,
+    credential: Credential,
+    Path(window_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let partner = supervisor(&state, &credential)?;
+    let window = window_for(&state, &partner, &window_id).await?;
+    Ok(Json(detail(&state, window).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    supervisor_id: Option<String>,
+    reason: Option<String>,
+    /// `accept-confirmation` or `accept-realtime`.
+    resolution: Option<String>,
+}
+
+/// `POST /planner/v1/windows/{window_id}/resolve` `{supervisor_id, reason, resolution}`: a
+/// DISCREPANCY window becomes RECONCILED. `accept-confirmation` first appends compensating ADJUST
+/// movements so the ledger equals the confirmation; `accept-realtime` discards the confirmation's
+/// deltas. The window's queue entry is closed with the same reason.
+pub async fn resolve(
+    State(state): State<Shared>,
+    credential: Credential,
+    Path(window_id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let partner = supervisor(&state, &credential)?;
+    let body: ResolveBody = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let supervisor_id = body
+        .supervisor_id
+        .filter(|id| is_valid_id(id))
+        .ok_or_else(|| {
+            ApiError::bad_request("`supervisor_id` (who resolves) is required")
+                .with_field("/supervisor_id")
+        })?;
+    let reason = body
+        .reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty() && r.chars().count() <= 2000)
+        .ok_or_else(|| {
+            ApiError::bad_request("a non-empty `reason` of at most 2000 characters is required")
+                .with_field("/reason")
+        })?;
+    let resolution = match body.resolution.as_deref() {
+        Some("accept-confirmation") => "ACCEPT_CONFIRMATION",
+        Some("accept-realtime") => "ACCEPT_REALTIME",
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "`resolution` must be accept-confirmation or accept-realtime, got {other:?}"
+            ))
+            .with_field("/resolution"));
+        }
+    };
+    let window = window_for(&state, &partner, &window_id).await?;
+    if window.status != "DISCREPANCY" {
+        return Err(ApiError::state_conflict(format!(
+            "window {window_id} is {}; only a DISCREPANCY window is resolved",
+            window.status
+        )));
+    }
+    let decision_id = window.decision_event_id.clone().unwrap_or_default();
+    let lines: Vec<ComparedLine> = serde_json::from_value(window.lines.clone()).unwrap_or_default();
+    let through: Vec<LogPosition> =
+        serde_json::from_value(window.realtime_through.clone()).unwrap_or_default();
+    let at = now();
+    let mut resolved = WindowDecision {
+        event_id: wes_domain::idempotency::event_id(
+            "window-resolution",
+            &window.partner_id,
+            &window_id,
+        )
+        .to_string(),
+        recorded_at: at.0,
+        window_id: window_id.clone(),
+        partner_id: window.partner_id.clone(),
+        warehouse_id: window.warehouse_id.clone(),
+        warehouse_frn: WarehouseFrn::for_warehouse(&window.key.warehouse_id).to_string(),
+        window_start: window.key.start.0,
+        window_end: window.key.end.0,
+        confirmation_event_id: window.confirmation_event_id.clone().unwrap_or_default(),
+        confirmation_correlation_id: window.correlation_id.clone().unwrap_or_default(),
+        tolerance: window.tolerance.unwrap_or_default(),
+        lines,
+        realtime_through: through,
+        resolved_by: Some(supervisor_id.clone()),
+        resolution: Some(resolution.into()),
+        resolution_reason: Some(reason.clone()),
+        compensating_movements: 0,
+    };
+    if resolution == "ACCEPT_CONFIRMATION" {
+        let md = state.masterdata();
+        let comparison = resolved.comparison().map_err(ApiError::internal)?;
+        let reconciler = PartnerId::from_trusted(RECONCILER_PARTNER);
+        let mut adjustments = vec![];
+        for (i, line) in comparison.discrepancies().enumerate() {
+            for delta in compensation(line) {
+                let cid = uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_OID,
+                    format!("{decision_id}/{i}/{}", delta.location).as_bytes(),
+                );
+                let movement = Movement {
+                    correlation_id: CorrelationId::from_trusted(cid.to_string()),
+                    kind: MovementKind::Adjust,
+                    warehouse_id: window.key.warehouse_id.clone(),
+                    sku: line.key.sku.clone(),
+                    qty: delta.qty,
+                    uom: md
+                        .skus
+                        .get(&line.key.sku)
+                        .map_or_else(String::new, |s| s.base_uom.clone()),
+                    from_location: None,
+                    to_location: Some(delta.location),
+                    lot: line.key.lot.clone(),
+                    serial: None,
+                    document_ref: None,
+                    occurred_at: at,
+                    actor: Some(Actor {
+                        kind: ActorKind::Human,
+                        id: supervisor_id.clone(),
+                    }),
+                };
+                adjustments.push(MovementRecorded::from_domain(
+                    &movement,
+                    &reconciler,
+                    format!("compensation of window {window_id}"),
+                    at,
+                ));
+            }
+        }
+        let refs: Vec<&MovementRecorded> = adjustments.iter().collect();
+        for delivery in state.producer.send_all(&refs).await {
+            delivery?;
+        }
+        resolved.compensating_movements = adjustments.len() as i64;
+    }
+    append_visible(&state, &WindowReconciled(resolved)).await?;
+    if let Some((entry, _)) = state.store.supervisor_entry(&decision_id).await?
+        && entry.status != "CLOSED"
+    {
+        let close = SupervisorActionRecorded::new(
+            &decision_id,
+            &window.key.warehouse_id,
+            SupervisorAction::Close,
+            &supervisor_id,
+            &partner.partner_id,
+            Some(format!("window resolved ({resolution}): {reason}")),
+            at,
+        );
+        state.producer.send(&close).await?;
+    }
+    let window = window_for(&state, &partner, &window_id).await?;
+    Ok(Json(detail(&state, window).await?))
+}

@@ -1,0 +1,219 @@
+//! Reads for reconciliation: the realtime side of a window (from the ledger's movement log) and
+//! the windows projection.
+
+use crate::{Store, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use wes_domain::movement::MovementKind;
+use wes_domain::reconcile::{LineKey, Totals, WindowKey};
+use wes_domain::*;
+
+/// `(kafka_partition = p AND kafka_offset < o) OR …` for the movements below a log position, with
+/// placeholders from `$first`; `1 = 0` when the log was empty.
+fn below(through: &[(i32, i64)], first: usize) -> String {
+    let clauses: Vec<String> = through
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let n = first + 2 * i;
+            format!("(kafka_partition = ${n} AND kafka_offset < ${})", n + 1)
+        })
+        .collect();
+    if clauses.is_empty() {
+        "1 = 0".into()
+    } else {
+        format!("({})", clauses.join(" OR "))
+    }
+}
+
+fn json_column(r: &AnyRow, column: &str) -> Result<Value, sqlx::Error> {
+    Ok(r.try_get::<Option<String>, _>(column)?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null))
+}
+
+fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(r.try_get::<Option<i64>, _>(column)?
+        .map(|ms| UtcMillis(ms).to_rfc3339()))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowRow {
+    pub window_id: String,
+    pub partner_id: String,
+    pub warehouse_id: String,
+    pub window_start: String,
+    pub window_end: String,
+    /// PENDING, DISCREPANCY or RECONCILED.
+    pub status: String,
+    pub kind: Option<String>,
+    pub correlation_id: Option<String>,
+    pub confirmation_event_id: Option<String>,
+    /// Also the id of the supervisor-queue entry a discrepancy opened.
+    pub decision_event_id: Option<String>,
+    pub confirmed_at: Option<String>,
+    pub decided_at: Option<String>,
+    pub tolerance: Option<i64>,
+    /// The compared lines: confirmed, realtime, delta, matched.
+    pub lines: Value,
+    pub confirmation_lines: Value,
+    /// The movements-log position the realtime sum covers.
+    pub realtime_through: Value,
+    pub resolution: Option<Value>,
+    pub compensating_movements: i64,
+    #[serde(skip)]
+    pub key: WindowKey,
+}
+
+fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
+    let start: i64 = r.try_get("window_start")?;
+    let end: i64 = r.try_get("window_end")?;
+    let partner: String = r.try_get("partner_id")?;
+    let warehouse: String = r.try_get("warehouse_id")?;
+    let resolved_by: Option<String> = r.try_get("resolved_by")?;
+    Ok(WindowRow {
+        window_id: r.try_get("window_id")?,
+        key: WindowKey {
+            partner_id: PartnerId::from_trusted(&partner),
+            warehouse_id: WarehouseId::from_trusted(&warehouse),
+            start: UtcMillis(start),
+            end: UtcMillis(end),
+        },
+        partner_id: partner,
+        warehouse_id: warehouse,
+        window_start: UtcMillis(start).to_rfc3339(),
+        window_end: UtcMillis(end).to_rfc3339(),
+        status: r.try_get("status")?,
+        kind: r.try_get("kind")?,
+        correlation_id: r.try_get("correlation_id")?,
+        confirmation_event_id: r.try_get("confirmation_event_id")?,
+        decision_event_id: r.try_get("decision_event_id")?,
+        confirmed_at: millis_text(r, "confirmed_at")?,
+        decided_at: millis_text(r, "decided_at")?,
+        tolerance: r.try_get("tolerance")?,
+        lines: json_column(r, "compared_lines")?,
+        confirmation_lines: json_column(r, "confirmation_lines")?,
+        realtime_through: json_column(r, "realtime_through")?,
+        resolution: match resolved_by {
+            Some(by) => Some(serde_json::json!({
+                "resolved_by": by, "resolution": r.try_get::<Option<String>, _>("resolution")?,
+                "reason": r.try_get::<Option<String>, _>("resolution_reason")?, "at": millis_text(r, "resolved_at")?
+            })),
+            None => None,
+        },
+        compensating_movements: r.try_get("compensating_movements")?,
+    })
+}
+
+impl Store {
+    /// The realtime side of a window: the partner's movements with `start <= occurred_at < end`
+    /// that lie below `through` in the movements log, summed per line.
+    pub async fn realtime_totals(
+        &self,
+        window: &WindowKey,
+        through: &[(i32, i64)],
+    ) -> Result<Totals, StoreError> {
+        let sql = format!(
+            "SELECT sku, kind, from_location, to_location, lot, CAST(SUM(qty) AS BIGINT) AS qty FROM ledger_movements
+             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND {}
+             GROUP BY sku, kind, from_location, to_location, lot",
+            below(through, 5)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(window.partner_id.as_str())
+            .bind(window.warehouse_id.as_str())
+            .bind(window.start.0)
+            .bind(window.end.0);
+        for (partition, offset) in through {
+            query = query.bind(*partition as i64).bind(*offset);
+        }
+        let mut totals = Totals::new();
+        for r in query.fetch_all(&self.pool).await? {
+            let kind: String = r.try_get("kind")?;
+            let Some(kind) = MovementKind::parse(&kind) else {
+                continue;
+            };
+            let key = LineKey {
+                sku: SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
+                kind,
+                from_location: r
+                    .try_get::<Option<String>, _>("from_location")?
+                    .map(LocationCode::from_trusted),
+                to_location: r
+                    .try_get::<Option<String>, _>("to_location")?
+                    .map(LocationCode::from_trusted),
+                lot: r.try_get("lot")?,
+            };
+            totals.insert(key, r.try_get::<i64, _>("qty")?);
+        }
+        Ok(totals)
+    }
+
+    /// Movements of the window that reached the log after its realtime sum was taken.
+    pub async fn late_movements(
+        &self,
+        window: &WindowKey,
+        through: &[(i32, i64)],
+    ) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM ledger_movements
+             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND NOT {}",
+            below(through, 5)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(window.partner_id.as_str())
+            .bind(window.warehouse_id.as_str())
+            .bind(window.start.0)
+            .bind(window.end.0);
+        for (partition, offset) in through {
+            query = query.bind(*partition as i64).bind(*offset);
+        }
+        Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    pub async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, StoreError> {
+        Ok(sqlx::query("SELECT * FROM windows WHERE window_id = $1")
+            .bind(window_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| window_row(&r))
+            .transpose()?)
+    }
+
+    /// Windows of the given warehouses, newest first.
+    pub async fn windows(
+        &self,
+        warehouses: &[String],
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<WindowRow>, StoreError> {
+        if warehouses.is_empty() {
+            return Ok(vec![]);
+        }
+        let placeholders: Vec<String> = (1..=warehouses.len()).map(|n| format!("${n}")).collect();
+        let status_clause = if status.is_some() {
+            format!(" AND status = ${}", warehouses.len() + 1)
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "SELECT * FROM windows WHERE warehouse_id IN ({}){status_clause} ORDER BY window_start DESC, window_id LIMIT {limit}",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for w in warehouses {
+            query = query.bind(w.clone());
+        }
+        if let Some(status) = status {
+            query = query.bind(status.to_owned());
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(window_row)
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,351 @@
+//! The confirmation path end to end (contract §4 and §5.1), on SQLite and PostgreSQL: shift
+//! summaries against the realtime stream, discrepancies in the supervisor queue, resolution.
+
+use serde_json::{Value, json};
+use wes_events::Event;
+use wes_tests::*;
+
+const SHIFT_SUMMARY: &str = "/wes/v1/confirmation/shift-summary";
+
+fn at(time: &str) -> String {
+    format!("2026-11-21T{time}:00Z")
+}
+
+fn moved(
+    cid: &str,
+    kind: &str,
+    qty: i64,
+    from: Option<&str>,
+    to: Option<&str>,
+    time: &str,
+) -> Value {
+    let mut m = movement(cid, kind, "SKU-WIDGET-RED-LG", qty, from, to);
+    m["occurred_at"] = at(time).into();
+    m["document_ref"] = json!({"type": "SHIPPER", "id": "SH-2026-000183", "line_no": 1});
+    m
+}
+
+fn line(kind: &str, qty: i64, from: Option<&str>, to: Option<&str>) -> Value {
+    let mut l = json!({"sku": "SKU-WIDGET-RED-LG", "kind": kind, "qty": qty, "uom": "EA"});
+    if let Some(f) = from {
+        l["from_location"] = f.into();
+    }
+    if let Some(t) = to {
+        l["to_location"] = t.into();
+    }
+    l
+}
+
+fn summary(cid: &str, start: &str, end: &str, totals: Value) -> Value {
+    json!({"correlation_id": cid, "warehouse_id": "WH-Tokyo-01", "window_start": at(start),
+           "window_end": at(end), "totals": totals})
+}
+
+fn encoded(window_id: &str) -> String {
+    window_id.replace('/', "%2F").replace('|', "%7C")
+}
+
+async fn window(hub: &Hub, window_id: &str) -> Value {
+    let (status, body) = hub
+        .get(
+            &format!("/planner/v1/windows/{}", encoded(window_id)),
+            Some(SUPERVISOR_KEY),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn the_outbound_flow_reconciles_and_a_discrepancy_is_resolved(db: Db) {
+    let mut hub = Hub::start(db).await;
+    let release = json!({"kind": "SHIPPER_RELEASED", "correlation_id": "cid-101", "warehouse_id": "WH-Tokyo-01",
+        "document_ref": {"type": "SHIPPER", "id": "SH-2026-000183"},
+        "routing": {"operations": [{"op_id": "1", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1"},
+                                   {"op_id": "2", "kind": "SHIP", "dock": "DOCK-3"}]}});
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &release)
+            .await
+            .0,
+        200
+    );
+    // Morning shift: PICK 12, a SHORT_PICK exception, SHIP 12.
+    let morning = json!([
+        moved(
+            "cid-201",
+            "PICK",
+            12,
+            Some("A.12.3.1"),
+            Some("STAGING-OUT-3"),
+            "06:10"
+        ),
+        moved("cid-202", "SHIP", 12, Some("STAGING-OUT-3"), None, "06:40"),
+    ]);
+    assert_eq!(hub.movements(&morning).await.0, 200);
+    let exception = json!({"correlation_id": "cid-301", "warehouse_id": "WH-Tokyo-01", "code": "SHORT_PICK",
+        "severity": "HIGH", "occurred_at": at("06:12"), "sku": "SKU-WIDGET-RED-LG", "location": "A.12.3.1", "qty": 1});
+    assert_eq!(
+        hub.post("/wes/v1/realtime/exceptions", ACME_KEY, &exception)
+            .await
+            .0,
+        200
+    );
+    let matching = summary(
+        "ss-morning",
+        "06:00",
+        "14:00",
+        json!([
+            line("PICK", 12, Some("A.12.3.1"), Some("STAGING-OUT-3")),
+            line("SHIP", 12, Some("STAGING-OUT-3"), None)
+        ]),
+    );
+    let (status, body) = hub.post(SHIFT_SUMMARY, ACME_KEY, &matching).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["status"], &body["window_status"]),
+        (&json!("ACCEPTED"), &json!("RECONCILED"))
+    );
+    let morning_id = body["window_id"].as_str().unwrap().to_owned();
+    let (status, body) = hub.post(SHIFT_SUMMARY, ACME_KEY, &matching).await;
+    assert_eq!(
+        (status, &body["replay"], &body["window_status"]),
+        (200, &json!(true), &json!("RECONCILED"))
+    );
+    let mut other_key = matching.clone();
+    other_key["correlation_id"] = "ss-other".into();
+    let (status, body) = hub.post(SHIFT_SUMMARY, ACME_KEY, &other_key).await;
+    assert_eq!(status, 409, "same window, another correlation_id: {body}");
+    let mut reversed = matching.clone();
+    reversed["correlation_id"] = "ss-reversed".into();
+    reversed["window_end"] = at("05:00").into();
+    assert_eq!(hub.post(SHIFT_SUMMARY, ACME_KEY, &reversed).await.0, 400);
+    let mut unknown = summary(
+        "ss-unknown",
+        "22:00",
+        "23:00",
+        json!([line("SHIP", 1, Some("Z.9"), None)]),
+    );
+    assert_eq!(hub.post(SHIFT_SUMMARY, ACME_KEY, &unknown).await.0, 422);
+    unknown["totals"] = json!([{"sku": "SKU-WIDGET-RED-LG", "kind": "SHIP", "from_location": "DOCK-3", "qty": 1, "uom": "CS"}]);
+    assert_eq!(
+        hub.post(SHIFT_SUMMARY, ACME_KEY, &unknown).await.0,
+        422,
+        "wrong UoM"
+    );
+    let detail = window(&hub, &morning_id).await;
+    assert_eq!(detail["status"], "RECONCILED");
+    assert_eq!(
+        detail["exceptions"].as_array().unwrap().len(),
+        1,
+        "{detail}"
+    );
+    assert_eq!(detail["exceptions"][0]["code"], "SHORT_PICK");
+    assert_eq!(detail["late_movements"], 0);
+
+    // Afternoon shift: 5 picked and shipped in realtime, the executor confirms 4 shipped.
+    let afternoon = json!([
+        moved(
+            "cid-211",
+            "PICK",
+            5,
+            Some("A.12.3.1"),
+            Some("STAGING-OUT-3"),
+            "14:10"
+        ),
+        moved("cid-212", "SHIP", 5, Some("STAGING-OUT-3"), None, "14:40"),
+    ]);
+    assert_eq!(hub.movements(&afternoon).await.0, 200);
+    let off = summary(
+        "ss-afternoon",
+        "14:00",
+        "22:00",
+        json!([
+            line("PICK", 5, Some("A.12.3.1"), Some("STAGING-OUT-3")),
+            line("SHIP", 4, Some("STAGING-OUT-3"), None)
+        ]),
+    );
+    let (status, body) = hub.post(SHIFT_SUMMARY, ACME_KEY, &off).await;
+    assert_eq!(
+        (status, &body["window_status"]),
+        (200, &json!("DISCREPANCY")),
+        "{body}"
+    );
+    let afternoon_id = body["window_id"].as_str().unwrap().to_owned();
+    hub.wait_caught_up().await;
+    let staging_before = hub.balance("SKU-WIDGET-RED-LG", "STAGING-OUT-3").await;
+    let detail = window(&hub, &afternoon_id).await;
+    assert_eq!(detail["status"], "DISCREPANCY");
+    let ship = detail["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"] == "SHIP")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            &ship["confirmed"],
+            &ship["realtime"],
+            &ship["delta"],
+            &ship["matched"]
+        ),
+        (&json!(4), &json!(5), &json!(-1), &json!(false))
+    );
+    assert_eq!(detail["by_sku"]["SKU-WIDGET-RED-LG"]["delta"], -1);
+    assert_eq!(detail["by_location"], json!({"STAGING-OUT-3": 1}));
+    // The supervisor sees it in the queue, and a pager got an URGENT page.
+    let (_, queue) = hub
+        .get(
+            "/planner/v1/supervisor/queue?source=WINDOW_DISCREPANCY",
+            Some(SUPERVISOR_KEY),
+        )
+        .await;
+    let entries = queue["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{queue}");
+    assert_eq!(
+        (&entries[0]["severity"], &entries[0]["status"]),
+        (&json!("URGENT"), &json!("OPEN"))
+    );
+    let pages: Vec<String> = hub
+        .read_topic("wes.notifications.v1")
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Notification(n) if n.source == "WINDOW_DISCREPANCY" => Some(n.severity),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages, ["URGENT"]);
+    let (windows_status, windows) = hub
+        .get(
+            "/planner/v1/windows?status=DISCREPANCY",
+            Some(SUPERVISOR_KEY),
+        )
+        .await;
+    assert_eq!(windows_status, 200);
+    assert_eq!(windows["windows"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        hub.get("/planner/v1/windows", Some(ADMIN_KEY)).await.0,
+        403,
+        "windows need supervisor credentials"
+    );
+
+    // Resolution: accept the confirmation; the ledger follows it, the window is RECONCILED.
+    let resolve = format!("/planner/v1/windows/{}/resolve", encoded(&afternoon_id));
+    assert_eq!(
+        hub.post(
+            &resolve,
+            SUPERVISOR_KEY,
+            &json!({"supervisor_id": "sup-anna", "resolution": "accept-confirmation"})
+        )
+        .await
+        .0,
+        400,
+        "a reason is required"
+    );
+    let (status, body) = hub
+        .post(
+            &resolve,
+            SUPERVISOR_KEY,
+            &json!({"supervisor_id": "sup-anna", "resolution": "accept-confirmation",
+                                               "reason": "dock scan shows 4 cartons left"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "RECONCILED");
+    assert_eq!(body["resolution"]["resolved_by"], "sup-anna");
+    assert_eq!(
+        body["resolution"]["reason"],
+        "dock scan shows 4 cartons left"
+    );
+    assert_eq!(body["compensating_movements"], 1);
+    let (status, _) = hub
+        .post(&resolve, SUPERVISOR_KEY, &json!({"supervisor_id": "sup-ben", "resolution": "accept-realtime", "reason": "again"}))
+        .await;
+    assert_eq!(status, 409, "a resolved window is not resolved again");
+    hub.wait_caught_up().await;
+    assert_eq!(
+        hub.balance("SKU-WIDGET-RED-LG", "STAGING-OUT-3").await,
+        staging_before + 1,
+        "one unit the executor did not ship is back in staging"
+    );
+    let (_, queue) = hub
+        .get(
+            "/planner/v1/supervisor/queue?source=WINDOW_DISCREPANCY",
+            Some(SUPERVISOR_KEY),
+        )
+        .await;
+    assert_eq!(queue["entries"][0]["status"], "CLOSED");
+    let resolutions: Vec<(Option<String>, Option<String>)> = hub
+        .read_topic("wes.window.reconciled.v1")
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::WindowReconciled(d) if d.window_id == afternoon_id => {
+                Some((d.resolved_by, d.resolution_reason))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        resolutions,
+        [(
+            Some("sup-anna".into()),
+            Some("dock scan shows 4 cartons left".into())
+        )]
+    );
+
+    // A movement of a decided window that arrives afterwards is counted late; the window stays.
+    assert_eq!(
+        hub.movements(&moved(
+            "cid-221",
+            "PICK",
+            1,
+            Some("A.12.3.1"),
+            None,
+            "15:00"
+        ))
+        .await
+        .0,
+        200
+    );
+    hub.wait_caught_up().await;
+    let late = window(&hub, &afternoon_id).await;
+    assert_eq!(
+        (&late["late_movements"], &late["status"]),
+        (&json!(1), &json!("RECONCILED"))
+    );
+
+    // The windows are a projection of the log: rebuilt, and after a restart, they are the same.
+    let before = (
+        window(&hub, &morning_id).await,
+        window(&hub, &afternoon_id).await,
+    );
+    for name in ["windows", "supervisor"] {
+        let (status, report) = hub
+            .post(
+                &format!("/planner/v1/projections/{name}/rebuild"),
+                ADMIN_KEY,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{report}");
+    }
+    assert_eq!(
+        (
+            window(&hub, &morning_id).await,
+            window(&hub, &afternoon_id).await
+        ),
+        before
+    );
+    hub.restart().await;
+    hub.wait_caught_up().await;
+    assert_eq!(
+        (
+            window(&hub, &morning_id).await,
+            window(&hub, &afternoon_id).await
+        ),
+        before
+    );
+}
+
+on_sqlite_and_postgres!(the_outbound_flow_reconciles_and_a_discrepancy_is_resolved);
