@@ -348,4 +348,225 @@ async fn the_outbound_flow_reconciles_and_a_discrepancy_is_resolved(db: Db) {
     );
 }
 
-on_sqlite_and_postgres!(the_outbound_flow_reconciles_and_a_discrepancy_is_resolved);
+fn stock(sku: &str, location: &str, lot: Option<&str>, qty: i64) -> Value {
+    let mut l = json!({"sku": sku, "location": location, "qty": qty});
+    if let Some(lot) = lot {
+        l["lot"] = lot.into();
+    }
+    l
+}
+
+async fn resolve(hub: &Hub, window_id: &str, resolution: &str) -> Value {
+    let (status, body) = hub
+        .post(
+            &format!("/planner/v1/windows/{}/resolve", encoded(window_id)),
+            SUPERVISOR_KEY,
+            &json!({"supervisor_id": "sup-anna", "resolution": resolution, "reason": "counted twice"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn the_inbound_flow_reconciles_against_counts_and_snapshots(db: Db) {
+    let hub = Hub::start(db).await;
+    let release = json!({"kind": "RECEIVER_EXPECTED", "correlation_id": "cid-401", "warehouse_id": "WH-Tokyo-01",
+        "document_ref": {"type": "RECEIVER", "id": "RC-2026-000042"},
+        "routing": {"operations": [{"op_id": "1", "kind": "RECEIVE", "to_location": "RECV-1"}, {"op_id": "2", "kind": "PUT", "to_location": "B.01.1.1"}]},
+        "lines": [{"line_no": 1, "sku": "SKU-WIDGET-RED-LG", "qty": 20}, {"line_no": 2, "sku": "SKU-GADGET-BLU", "qty": 5, "lot": "L-7"}]});
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &release)
+            .await
+            .0,
+        200
+    );
+    // RECEIVE per pallet at the dock, then put away to the bin (a MOVE from the dock).
+    let mut gadget = movement(
+        "rcv-3",
+        "RECEIVE",
+        "SKU-GADGET-BLU",
+        5,
+        None,
+        Some("RECV-1"),
+    );
+    gadget["lot"] = "L-7".into();
+    let mut gadget_away = movement(
+        "put-2",
+        "MOVE",
+        "SKU-GADGET-BLU",
+        5,
+        Some("RECV-1"),
+        Some("B.01.1.1"),
+    );
+    gadget_away["lot"] = "L-7".into();
+    let inbound = json!([
+        movement(
+            "rcv-1",
+            "RECEIVE",
+            "SKU-WIDGET-RED-LG",
+            10,
+            None,
+            Some("RECV-1")
+        ),
+        movement(
+            "rcv-2",
+            "RECEIVE",
+            "SKU-WIDGET-RED-LG",
+            10,
+            None,
+            Some("RECV-1")
+        ),
+        gadget,
+        movement(
+            "put-1",
+            "MOVE",
+            "SKU-WIDGET-RED-LG",
+            20,
+            Some("RECV-1"),
+            Some("B.01.1.1")
+        ),
+        gadget_away,
+    ]);
+    let (status, body) = hub.movements(&inbound).await;
+    assert_eq!(
+        (status, &body["summary"]["accepted"]),
+        (200, &json!(5)),
+        "{body}"
+    );
+    let damaged = json!({"correlation_id": "cid-402", "warehouse_id": "WH-Tokyo-01", "code": "DAMAGED_PRODUCT",
+        "severity": "MEDIUM", "occurred_at": at("06:30"), "sku": "SKU-WIDGET-RED-LG", "location": "B.01.1.1", "qty": 1});
+    assert_eq!(
+        hub.post("/wes/v1/realtime/exceptions", ACME_KEY, &damaged)
+            .await
+            .0,
+        200
+    );
+
+    // A FULL snapshot that matches the ledger as of 09:00.
+    let snapshot = |cid: &str, start: &str, end: &str, as_of: &str, quantities: Value| {
+        json!({"correlation_id": cid, "warehouse_id": "WH-Tokyo-01", "window_start": at(start), "window_end": at(end),
+               "scope": "FULL", "as_of": at(as_of), "quantities": quantities})
+    };
+    let matching = snapshot(
+        "snap-1",
+        "06:00",
+        "14:00",
+        "09:00",
+        json!([
+            stock("SKU-WIDGET-RED-LG", "B.01.1.1", None, 20),
+            stock("SKU-GADGET-BLU", "B.01.1.1", Some("L-7"), 5)
+        ]),
+    );
+    let (status, body) = hub
+        .post(
+            "/wes/v1/confirmation/inventory-snapshot",
+            ACME_KEY,
+            &matching,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["window_status"]),
+        (200, &json!("RECONCILED")),
+        "{body}"
+    );
+    let detail = window(&hub, body["window_id"].as_str().unwrap()).await;
+    assert_eq!(detail["exceptions"][0]["code"], "DAMAGED_PRODUCT");
+    let mut no_lot = matching.clone();
+    no_lot["correlation_id"] = "snap-bad".into();
+    no_lot["window_start"] = at("15:00").into();
+    no_lot["window_end"] = at("16:00").into();
+    no_lot["as_of"] = at("15:30").into();
+    no_lot["quantities"] = json!([stock("SKU-GADGET-BLU", "B.01.1.1", None, 5)]);
+    assert_eq!(
+        hub.post("/wes/v1/confirmation/inventory-snapshot", ACME_KEY, &no_lot)
+            .await
+            .0,
+        422
+    );
+    let mut outside = no_lot.clone();
+    outside["quantities"] = json!([]);
+    outside["as_of"] = at("05:00").into();
+    assert_eq!(
+        hub.post(
+            "/wes/v1/confirmation/inventory-snapshot",
+            ACME_KEY,
+            &outside
+        )
+        .await
+        .0,
+        422
+    );
+
+    // A cycle count finds one widget short (the damaged one): DISCREPANCY, accepted.
+    let count = json!({"correlation_id": "cc-1", "warehouse_id": "WH-Tokyo-01", "window_start": at("14:00"),
+                       "window_end": at("22:00"), "counts": [stock("SKU-WIDGET-RED-LG", "B.01.1.1", None, 19)]});
+    let (status, body) = hub
+        .post("/wes/v1/confirmation/cycle-count", ACME_KEY, &count)
+        .await;
+    assert_eq!(
+        (status, &body["window_status"]),
+        (200, &json!("DISCREPANCY")),
+        "{body}"
+    );
+    let count_id = body["window_id"].as_str().unwrap().to_owned();
+    let detail = window(&hub, &count_id).await;
+    assert_eq!(
+        detail["lines"].as_array().unwrap().len(),
+        1,
+        "a cycle count compares what it counted"
+    );
+    assert_eq!(
+        (
+            &detail["lines"][0]["confirmed"],
+            &detail["lines"][0]["realtime"]
+        ),
+        (&json!(19), &json!(20))
+    );
+    let resolved = resolve(&hub, &count_id, "accept-confirmation").await;
+    assert_eq!(resolved["status"], "RECONCILED");
+    hub.wait_caught_up().await;
+    assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "B.01.1.1").await, 19);
+
+    // A FULL snapshot that lacks the widgets flags them; accepting realtime changes nothing.
+    let lacking = snapshot(
+        "snap-2",
+        "22:00",
+        "23:00",
+        "22:30",
+        json!([stock("SKU-GADGET-BLU", "B.01.1.1", Some("L-7"), 5)]),
+    );
+    let (status, body) = hub
+        .post(
+            "/wes/v1/confirmation/inventory-snapshot",
+            ACME_KEY,
+            &lacking,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["window_status"]),
+        (200, &json!("DISCREPANCY")),
+        "{body}"
+    );
+    let lacking_id = body["window_id"].as_str().unwrap().to_owned();
+    let detail = window(&hub, &lacking_id).await;
+    let flagged: Vec<(&Value, &Value)> = detail["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["matched"] == false)
+        .map(|l| (&l["sku"], &l["realtime"]))
+        .collect();
+    assert_eq!(flagged, [(&json!("SKU-WIDGET-RED-LG"), &json!(19))]);
+    let resolved = resolve(&hub, &lacking_id, "accept-realtime").await;
+    assert_eq!(
+        (&resolved["status"], &resolved["compensating_movements"]),
+        (&json!("RECONCILED"), &json!(0))
+    );
+    hub.wait_caught_up().await;
+    assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "B.01.1.1").await, 19);
+}
+
+on_sqlite_and_postgres!(
+    the_outbound_flow_reconciles_and_a_discrepancy_is_resolved,
+    the_inbound_flow_reconciles_against_counts_and_snapshots
+);

@@ -7,6 +7,8 @@
 //!
 //! It prints a human summary and one JSON line (`scripts/bench` runs it against a fresh hub).
 
+mod reconcile;
+
 use clap::Parser;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -39,6 +41,17 @@ struct Args {
     /// Length of the half-rate phase.
     #[arg(long, default_value_t = 20)]
     paced_seconds: u64,
+    /// Run the reconcile benchmark instead of the ingest one.
+    #[arg(long)]
+    reconcile: bool,
+    /// Reconcile benchmark: movements in the window.
+    #[arg(long, default_value_t = 100_000)]
+    reconcile_movements: usize,
+    /// Reconcile benchmark: SKU×location lines they spread over (a multiple of 100).
+    #[arg(long, default_value_t = 1_000)]
+    reconcile_lines: usize,
+    #[arg(long, env = "WES_DEMO_KEY_SUPERVISOR", default_value = "")]
+    supervisor_key: String,
 }
 
 fn movement_json(run: &str, n: usize) -> Value {
@@ -160,6 +173,9 @@ async fn visible(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.reconcile {
+        return reconcile::run(&args).await;
+    }
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)

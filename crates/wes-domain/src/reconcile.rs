@@ -56,20 +56,7 @@ pub fn validate_shift_summary(
     let f = Fields::of(item)?;
     let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
     let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let start = f.req_time("window_start")?;
-    let end = f.req_time("window_end")?;
-    if end <= start {
-        return Err(Rejection::malformed(
-            "/window_end",
-            "`window_end` must be after `window_start` (the window is [start, end))",
-        ));
-    }
-    if end.0 - start.0 > MAX_WINDOW_MILLIS {
-        return Err(Rejection::unprocessable(
-            "/window_end",
-            "a window may cover at most 31 days",
-        ));
-    }
+    let (start, end) = window_bounds(&f)?;
     let lines = match f.raw("totals") {
         Some(Value::Array(lines)) => lines,
         Some(_) => return Err(Rejection::malformed("/totals", "`totals` must be an array")),
@@ -118,25 +105,46 @@ pub fn validate_shift_summary(
     })
 }
 
-/// What a shift-summary line and the movements it sums share (our rule): a line is shaped like a
-/// movement without its identity.
+/// The key of a compared line. A shift-summary line and the movements it sums share (sku, kind,
+/// from_location, to_location, lot) (our rule: a line is a movement without its identity). A stock
+/// line (cycle counts, snapshots) has no kind: it is the balance of (sku, location, lot, serial),
+/// with the location in `to_location`, where a compensating ADJUST would go.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct LineKey {
     pub sku: SkuCode,
-    pub kind: MovementKind,
+    pub kind: Option<MovementKind>,
     pub from_location: Option<LocationCode>,
     pub to_location: Option<LocationCode>,
     pub lot: Option<String>,
+    pub serial: Option<String>,
 }
 
 impl LineKey {
     pub fn of(m: &Movement) -> LineKey {
         LineKey {
             sku: m.sku.clone(),
-            kind: m.kind,
+            kind: Some(m.kind),
             from_location: m.from_location.clone(),
             to_location: m.to_location.clone(),
             lot: m.lot.clone(),
+            serial: None,
+        }
+    }
+
+    /// The balance of one (sku, location, lot, serial).
+    pub fn stock(
+        sku: SkuCode,
+        location: LocationCode,
+        lot: Option<String>,
+        serial: Option<String>,
+    ) -> LineKey {
+        LineKey {
+            sku,
+            kind: None,
+            from_location: None,
+            to_location: Some(location),
+            lot,
+            serial,
         }
     }
 }
@@ -244,8 +252,9 @@ pub fn by_location(comparison: &Comparison) -> BTreeMap<LocationCode, i64> {
 /// What makes the ledger equal the confirmation for one line: the ledger effect of the line's
 /// `delta` (confirmed minus realtime), as ADJUST quantities per location.
 pub fn compensation(line: &LineComparison) -> Vec<BalanceDelta> {
+    let kind = line.key.kind.unwrap_or(MovementKind::Adjust);
     ledger_deltas(
-        line.key.kind,
+        kind,
         line.delta,
         line.key.from_location.as_ref(),
         line.key.to_location.as_ref(),
@@ -255,6 +264,212 @@ pub fn compensation(line: &LineComparison) -> Vec<BalanceDelta> {
     .collect()
 }
 
+/// Which counted stock the ledger is compared on: a PARTIAL count (every cycle count) only the
+/// keys it counted; a FULL snapshot every key, so stock the ledger has and the snapshot lacks is
+/// flagged (counted 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CountScope {
+    Partial,
+    Full,
+}
+
+impl CountScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountScope::Partial => "PARTIAL",
+            CountScope::Full => "FULL",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "PARTIAL" => Some(CountScope::Partial),
+            "FULL" => Some(CountScope::Full),
+            _ => None,
+        }
+    }
+}
+
+/// Compares counted stock with the ledger's balances as of the count.
+pub fn compare_stock(
+    counted: &Totals,
+    ledger: &Totals,
+    scope: CountScope,
+    tolerance: i64,
+) -> Comparison {
+    let ledger: Totals = match scope {
+        CountScope::Full => ledger.clone(),
+        CountScope::Partial => ledger
+            .iter()
+            .filter(|(key, _)| counted.contains_key(*key))
+            .map(|(k, q)| (k.clone(), *q))
+            .collect(),
+    };
+    let mut comparison = compare(counted, &ledger, tolerance);
+    // A key both sides hold at 0 says nothing.
+    comparison
+        .lines
+        .retain(|l| l.confirmed != 0 || l.realtime != 0);
+    comparison
+}
+
+/// What an executor counted: a cycle count (PARTIAL, as of the window's end) or an inventory
+/// snapshot (FULL or PARTIAL, as of `as_of`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockCount {
+    pub correlation_id: CorrelationId,
+    pub window: WindowKey,
+    pub as_of: UtcMillis,
+    pub scope: CountScope,
+    pub counts: Totals,
+}
+
+/// Validates a cycle count (`snapshot: false`: `counts[]`) or an inventory snapshot (`snapshot:
+/// true`: `scope`, `as_of` within the window, `quantities[]`). Each line: `sku` and `location`
+/// known, `lot` exactly when lot-tracked, `serial` exactly when serial-tracked (then `qty` 0 or 1),
+/// `qty` >= 0, `uom` (optional) the base unit; one line per key.
+pub fn validate_count(
+    item: &Value,
+    md: &MasterData,
+    partner: &Partner,
+    snapshot: bool,
+) -> Result<StockCount, Rejection> {
+    use crate::masterdata::Tracking;
+    let f = Fields::of(item)?;
+    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
+    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
+    let (start, end) = window_bounds(&f)?;
+    let (scope, as_of, field) = if snapshot {
+        let scope = f.req_enum("scope", CountScope::parse, "FULL, PARTIAL")?;
+        let as_of = f.req_time("as_of")?;
+        if as_of < start || as_of > end {
+            return Err(Rejection::unprocessable(
+                "/as_of",
+                "`as_of` must lie within the window",
+            ));
+        }
+        (scope, as_of, "quantities")
+    } else {
+        (CountScope::Partial, end, "counts")
+    };
+    if !md.warehouses.contains_key(&warehouse_id) {
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {warehouse_id}"),
+        ));
+    }
+    let lines = match f.raw(field) {
+        Some(Value::Array(lines)) => lines,
+        Some(_) => {
+            return Err(Rejection::malformed(
+                &format!("/{field}"),
+                format!("`{field}` must be an array"),
+            ));
+        }
+        None => {
+            return Err(Rejection::malformed(
+                &format!("/{field}"),
+                format!("`{field}` is required"),
+            ));
+        }
+    };
+    let mut counts = Totals::new();
+    for (i, line) in lines.iter().enumerate() {
+        let at = |r: Rejection| Rejection {
+            field: format!("/{field}/{i}{}", r.field),
+            ..r
+        };
+        let l = Fields::of(line).map_err(at)?;
+        let sku = l.req_id("sku", SkuCode::parse).map_err(at)?;
+        let location = l.req_id("location", LocationCode::parse).map_err(at)?;
+        let lot = l
+            .opt_id("lot", |s| is_valid_id(s).then(|| s.to_owned()))
+            .map_err(at)?;
+        let serial = l
+            .opt_id("serial", |s| is_valid_id(s).then(|| s.to_owned()))
+            .map_err(at)?;
+        let qty = l.req_i64("qty").map_err(at)?;
+        let master = md.skus.get(&sku).ok_or_else(|| {
+            at(Rejection::unprocessable(
+                "/sku",
+                format!("unknown SKU {sku}"),
+            ))
+        })?;
+        md.require_location("/location", &warehouse_id, &location)
+            .map_err(at)?;
+        if let Some(uom) = l.opt_str("uom").map_err(at)?
+            && uom != master.base_uom
+        {
+            return Err(at(Rejection::unprocessable(
+                "/uom",
+                format!(
+                    "SKU {sku} is kept in base UoM {}, got {uom:?}",
+                    master.base_uom
+                ),
+            )));
+        }
+        let tracked = |needed: bool, value: &Option<String>, name: &str| match (needed, value) {
+            (true, None) => Err(at(Rejection::unprocessable(
+                &format!("/{name}"),
+                format!("SKU {sku} is {name}-tracked: `{name}` is required"),
+            ))),
+            (false, Some(_)) => Err(at(Rejection::unprocessable(
+                &format!("/{name}"),
+                format!("SKU {sku} is not {name}-tracked"),
+            ))),
+            _ => Ok(()),
+        };
+        tracked(master.tracking == Tracking::Lot, &lot, "lot")?;
+        tracked(master.tracking == Tracking::Serial, &serial, "serial")?;
+        if qty < 0 || (serial.is_some() && qty > 1) {
+            return Err(at(Rejection::unprocessable(
+                "/qty",
+                "`qty` must be >= 0 (0 or 1 for a serial)",
+            )));
+        }
+        if counts
+            .insert(LineKey::stock(sku, location, lot, serial), qty)
+            .is_some()
+        {
+            return Err(at(Rejection::malformed(
+                "",
+                "another line counts the same sku, location, lot and serial",
+            )));
+        }
+    }
+    debug_assert!(partner.may_act_for(&warehouse_id));
+    Ok(StockCount {
+        correlation_id,
+        window: WindowKey {
+            partner_id: partner.partner_id.clone(),
+            warehouse_id,
+            start,
+            end,
+        },
+        as_of,
+        scope,
+        counts,
+    })
+}
+
+/// `window_start` and `window_end`: end after start, at most 31 days apart.
+fn window_bounds(f: &Fields) -> Result<(UtcMillis, UtcMillis), Rejection> {
+    let start = f.req_time("window_start")?;
+    let end = f.req_time("window_end")?;
+    if end <= start {
+        return Err(Rejection::malformed(
+            "/window_end",
+            "`window_end` must be after `window_start` (the window is [start, end))",
+        ));
+    }
+    if end.0 - start.0 > MAX_WINDOW_MILLIS {
+        return Err(Rejection::unprocessable(
+            "/window_end",
+            "a window may cover at most 31 days",
+        ));
+    }
+    Ok((start, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,10 +477,11 @@ mod tests {
     fn key(kind: MovementKind, from: Option<&str>, to: Option<&str>) -> LineKey {
         LineKey {
             sku: SkuCode::parse("SKU-WIDGET-RED-LG").unwrap(),
-            kind,
+            kind: Some(kind),
             from_location: from.map(|l| LocationCode::parse(l).unwrap()),
             to_location: to.map(|l| LocationCode::parse(l).unwrap()),
             lot: None,
+            serial: None,
         }
     }
 
@@ -333,6 +549,33 @@ mod tests {
             .map(|d| (d.location.to_string(), d.qty))
             .collect();
         assert_eq!(back, [("A".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_full_snapshot_flags_stock_it_lacks_and_a_partial_count_does_not() {
+        let stock = |loc: &str| {
+            LineKey::stock(
+                SkuCode::parse("S").unwrap(),
+                LocationCode::parse(loc).unwrap(),
+                None,
+                None,
+            )
+        };
+        let ledger: Totals = [(stock("A"), 10), (stock("B"), 3)].into();
+        let counted: Totals = [(stock("A"), 9)].into();
+        let partial = compare_stock(&counted, &ledger, CountScope::Partial, 0);
+        assert_eq!(partial.lines.len(), 1);
+        let full = compare_stock(&counted, &ledger, CountScope::Full, 0);
+        let deltas: Vec<i64> = full.lines.iter().map(|l| l.delta).collect();
+        assert_eq!(deltas, [-1, -3]);
+        // A stock line compensates with an ADJUST at its location.
+        let back: Vec<(String, i64)> = full
+            .lines
+            .iter()
+            .flat_map(compensation)
+            .map(|d| (d.location.to_string(), d.qty))
+            .collect();
+        assert_eq!(back, [("A".to_string(), -1), ("B".to_string(), -3)]);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use wes_domain::capacity::CapacitySnapshot;
 use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
-use wes_domain::reconcile::{Comparison, LineComparison, LineKey, ShiftSummary, Totals, WindowKey};
+use wes_domain::reconcile::{
+    Comparison, LineComparison, LineKey, ShiftSummary, StockCount, Totals, WindowKey,
+};
 use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
 use wes_domain::supervisor::SupervisorAction;
 use wes_domain::work_status::{TaskStatus, WorkStatus};
@@ -756,6 +758,10 @@ pub struct ConfirmationRecorded {
     pub window_start: i64,
     pub window_end: i64,
     pub lines: Vec<ConfirmationLine>,
+    #[serde(default)]
+    pub as_of: Option<i64>,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -765,7 +771,44 @@ pub struct ConfirmationLine {
     pub from_location: Option<String>,
     pub to_location: Option<String>,
     pub lot: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
     pub qty: i64,
+}
+
+impl ConfirmationLine {
+    fn of(key: &LineKey, qty: i64) -> Self {
+        ConfirmationLine {
+            sku: key.sku.to_string(),
+            kind: key.kind.map(|k| k.as_str().into()),
+            from_location: key.from_location.as_ref().map(ToString::to_string),
+            to_location: key.to_location.as_ref().map(ToString::to_string),
+            lot: key.lot.clone(),
+            serial: key.serial.clone(),
+            qty,
+        }
+    }
+}
+
+/// A line key as recorded (shared by confirmation and compared lines).
+fn line_key(
+    sku: &str,
+    kind: Option<&str>,
+    from: &Option<String>,
+    to: &Option<String>,
+    lot: &Option<String>,
+    serial: &Option<String>,
+) -> Result<LineKey, EventsError> {
+    Ok(LineKey {
+        sku: SkuCode::from_trusted(sku),
+        kind: kind
+            .map(|k| MovementKind::parse(k).ok_or_else(|| invalid("lines.kind", k)))
+            .transpose()?,
+        from_location: from.as_ref().map(LocationCode::from_trusted),
+        to_location: to.as_ref().map(LocationCode::from_trusted),
+        lot: lot.clone(),
+        serial: serial.clone(),
+    })
 }
 
 impl ConfirmationRecorded {
@@ -794,15 +837,44 @@ impl ConfirmationRecorded {
             lines: summary
                 .totals
                 .iter()
-                .map(|(key, qty)| ConfirmationLine {
-                    sku: key.sku.to_string(),
-                    kind: Some(key.kind.as_str().into()),
-                    from_location: key.from_location.as_ref().map(ToString::to_string),
-                    to_location: key.to_location.as_ref().map(ToString::to_string),
-                    lot: key.lot.clone(),
-                    qty: *qty,
-                })
+                .map(|(key, qty)| ConfirmationLine::of(key, *qty))
                 .collect(),
+            as_of: None,
+            scope: None,
+        }
+    }
+
+    /// A cycle count (`kind` CYCLE_COUNT) or an inventory snapshot (INVENTORY_SNAPSHOT).
+    pub fn from_count(
+        count: &StockCount,
+        kind: &str,
+        payload_sha256: String,
+        recorded_at: UtcMillis,
+    ) -> Self {
+        let w = &count.window;
+        Self {
+            event_id: wes_domain::idempotency::event_id(
+                "confirmation",
+                w.partner_id.as_str(),
+                count.correlation_id.as_str(),
+            )
+            .to_string(),
+            recorded_at: recorded_at.0,
+            partner_id: w.partner_id.to_string(),
+            correlation_id: count.correlation_id.to_string(),
+            payload_sha256,
+            warehouse_id: w.warehouse_id.to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
+            kind: kind.into(),
+            window_start: w.start.0,
+            window_end: w.end.0,
+            lines: count
+                .counts
+                .iter()
+                .map(|(key, qty)| ConfirmationLine::of(key, *qty))
+                .collect(),
+            as_of: Some(count.as_of.0),
+            scope: Some(count.scope.as_str().into()),
         }
     }
 
@@ -815,23 +887,20 @@ impl ConfirmationRecorded {
         }
     }
 
-    /// The confirmed totals per line (shift summaries).
+    /// The confirmed quantity per line.
     pub fn totals(&self) -> Result<Totals, EventsError> {
         self.lines
             .iter()
             .map(|l| {
-                let kind = l.kind.as_deref().unwrap_or_default();
-                Ok((
-                    LineKey {
-                        sku: SkuCode::from_trusted(&l.sku),
-                        kind: MovementKind::parse(kind)
-                            .ok_or_else(|| invalid("lines.kind", kind))?,
-                        from_location: l.from_location.as_ref().map(LocationCode::from_trusted),
-                        to_location: l.to_location.as_ref().map(LocationCode::from_trusted),
-                        lot: l.lot.clone(),
-                    },
-                    l.qty,
-                ))
+                let key = line_key(
+                    &l.sku,
+                    l.kind.as_deref(),
+                    &l.from_location,
+                    &l.to_location,
+                    &l.lot,
+                    &l.serial,
+                )?;
+                Ok((key, l.qty))
             })
             .collect()
     }
@@ -863,10 +932,12 @@ pub struct WindowDecision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparedLine {
     pub sku: String,
-    pub kind: String,
+    pub kind: Option<String>,
     pub from_location: Option<String>,
     pub to_location: Option<String>,
     pub lot: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
     pub confirmed: i64,
     pub realtime: i64,
     pub delta: i64,
@@ -912,10 +983,11 @@ impl WindowDecision {
                 .iter()
                 .map(|l| ComparedLine {
                     sku: l.key.sku.to_string(),
-                    kind: l.key.kind.as_str().into(),
+                    kind: l.key.kind.map(|k| k.as_str().into()),
                     from_location: l.key.from_location.as_ref().map(ToString::to_string),
                     to_location: l.key.to_location.as_ref().map(ToString::to_string),
                     lot: l.key.lot.clone(),
+                    serial: l.key.serial.clone(),
                     confirmed: l.confirmed,
                     realtime: l.realtime,
                     delta: l.delta,
@@ -947,14 +1019,14 @@ pub fn comparison_of(lines: &[ComparedLine]) -> Result<Comparison, EventsError> 
             .iter()
             .map(|l| {
                 Ok(LineComparison {
-                    key: LineKey {
-                        sku: SkuCode::from_trusted(&l.sku),
-                        kind: MovementKind::parse(&l.kind)
-                            .ok_or_else(|| invalid("lines.kind", &l.kind))?,
-                        from_location: l.from_location.as_ref().map(LocationCode::from_trusted),
-                        to_location: l.to_location.as_ref().map(LocationCode::from_trusted),
-                        lot: l.lot.clone(),
-                    },
+                    key: line_key(
+                        &l.sku,
+                        l.kind.as_deref(),
+                        &l.from_location,
+                        &l.to_location,
+                        &l.lot,
+                        &l.serial,
+                    )?,
                     confirmed: l.confirmed,
                     realtime: l.realtime,
                     delta: l.delta,

@@ -103,6 +103,14 @@ fn routes() -> Routes {
         "/wes/v1/confirmation/shift-summary",
         post(windows::shift_summary),
     )
+    .route(
+        "/wes/v1/confirmation/cycle-count",
+        post(windows::cycle_count),
+    )
+    .route(
+        "/wes/v1/confirmation/inventory-snapshot",
+        post(windows::inventory_snapshot),
+    )
     .route("/planner/v1/windows", get(windows::list))
     .route("/planner/v1/windows/{window_id}", get(windows::window))
     .route(

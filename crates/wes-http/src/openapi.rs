@@ -235,6 +235,36 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
             },
         ),
         (
+            "/wes/v1/confirmation/cycle-count",
+            "post",
+            "postCycleCount",
+            Op {
+                summary: "Confirm counted stock",
+                description: "One object: the window and `counts[]` per (sku, location, lot, serial). Compared with the ledger's balances as of `window_end` for the counted keys only. Same keys and answers as the shift summary.",
+                tag: "confirmation",
+                access: Executor,
+                parameters: vec![],
+                body: Some(schema("CycleCount")),
+                ok: schema("ConfirmationResult"),
+                errors: &[400, 409, 413, 415, 422],
+            },
+        ),
+        (
+            "/wes/v1/confirmation/inventory-snapshot",
+            "post",
+            "postInventorySnapshot",
+            Op {
+                summary: "Confirm a stock snapshot",
+                description: "One object: the window, `scope` FULL or PARTIAL, `as_of` (within the window) and `quantities[]` per (sku, location, lot, serial). Compared with the ledger's balances as of `as_of`; a FULL snapshot also flags stock the ledger has and the snapshot lacks.",
+                tag: "confirmation",
+                access: Executor,
+                parameters: vec![],
+                body: Some(schema("InventorySnapshot")),
+                ok: schema("ConfirmationResult"),
+                errors: &[400, 409, 413, 415, 422],
+            },
+        ),
+        (
             "/planner/v1/windows",
             "get",
             "windows",
@@ -756,6 +786,17 @@ fn components() -> Value {
                     "sku": id, "kind": {"enum": ["PICK", "PUT", "MOVE", "ADJUST", "CONSUME", "PRODUCE", "RECEIVE", "SHIP"]},
                     "from_location": {"type": "string"}, "to_location": {"type": "string"}, "lot": {"type": "string"},
                     "qty": {"type": "integer"}, "uom": {"type": "string"}}}}}},
+            "StockLine": {"type": "object", "required": ["sku", "location", "qty"], "properties": {
+                "sku": id, "location": id, "lot": {"type": "string", "description": "Exactly when the SKU is lot-tracked."},
+                "serial": {"type": "string", "description": "Exactly when the SKU is serial-tracked (then qty 0 or 1)."},
+                "qty": {"type": "integer", "minimum": 0}, "uom": {"type": "string", "description": "Optional; the SKU's base unit."}}},
+            "CycleCount": {"type": "object", "required": ["correlation_id", "warehouse_id", "window_start", "window_end", "counts"], "properties": {
+                "correlation_id": id, "warehouse_id": id, "window_start": time, "window_end": time,
+                "counts": {"type": "array", "items": schema("StockLine")}}},
+            "InventorySnapshot": {"type": "object", "required": ["correlation_id", "warehouse_id", "window_start", "window_end", "scope", "as_of", "quantities"], "properties": {
+                "correlation_id": id, "warehouse_id": id, "window_start": time, "window_end": time,
+                "scope": {"enum": ["FULL", "PARTIAL"]}, "as_of": time,
+                "quantities": {"type": "array", "items": schema("StockLine")}}},
             "ConfirmationResult": {"type": "object", "properties": {
                 "correlation_id": {"type": "string"}, "status": {"enum": ["ACCEPTED", "REPLAY"]}, "replay": {"type": "boolean"},
                 "window_id": {"type": "string"}, "window_status": {"enum": ["PENDING", "DISCREPANCY", "RECONCILED"]}}},

@@ -22,8 +22,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
 use wes_domain::idempotency::{Claim, payload_fingerprint};
+use wes_domain::masterdata::{MasterData, Partner};
 use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind};
-use wes_domain::reconcile::{by_location, by_sku, compare, compensation, validate_shift_summary};
+use wes_domain::reconcile::{
+    CountScope, by_location, by_sku, compare, compare_stock, compensation, validate_count,
+    validate_shift_summary,
+};
 use wes_domain::supervisor::SupervisorAction;
 use wes_domain::*;
 use wes_events::catalog::topics;
@@ -90,15 +94,28 @@ async fn decide(
         tracing::warn!(window = %confirmation.window().id(), "ledger behind the log; window left PENDING");
         return Ok(None);
     }
-    let realtime = state
-        .store
-        .realtime_totals(&confirmation.window(), &through)
-        .await?;
     let confirmed = confirmation.totals().map_err(ApiError::internal)?;
     let tolerance = state.settings.reconcile_tolerance;
+    let window = confirmation.window();
+    let comparison = if confirmation.kind == "SHIFT_SUMMARY" {
+        let realtime = state.store.realtime_totals(&window, &through).await?;
+        compare(&confirmed, &realtime, tolerance)
+    } else {
+        let scope = confirmation
+            .scope
+            .as_deref()
+            .and_then(CountScope::parse)
+            .unwrap_or(CountScope::Partial);
+        let as_of = UtcMillis(confirmation.as_of.unwrap_or(confirmation.window_end));
+        let ledger = state
+            .store
+            .stock_as_of(&window.warehouse_id, as_of, &through)
+            .await?;
+        compare_stock(&confirmed, &ledger, scope, tolerance)
+    };
     let decision = WindowDecision::of(
         confirmation,
-        &compare(&confirmed, &realtime, tolerance),
+        &comparison,
         tolerance,
         through
             .iter()
@@ -124,12 +141,94 @@ fn answer(cid: &str, replay: bool, window_id: &str, status: &str) -> Json<Value>
     }))
 }
 
-/// `POST /wes/v1/confirmation/shift-summary`: one confirmation per window and partner.
+/// `POST /wes/v1/confirmation/shift-summary`: movement totals of a window.
 pub async fn shift_summary(
     State(state): State<Shared>,
     credential: Credential,
     headers: HeaderMap,
     body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    confirm(
+        state,
+        credential,
+        headers,
+        body,
+        |item, md, partner, fingerprint, at| {
+            let summary = validate_shift_summary(item, md, partner)?;
+            Ok(ConfirmationRecorded::from_shift_summary(
+                &summary,
+                fingerprint,
+                at,
+            ))
+        },
+    )
+    .await
+}
+
+/// `POST /wes/v1/confirmation/cycle-count`: counted stock, as of the window's end.
+pub async fn cycle_count(
+    State(state): State<Shared>,
+    credential: Credential,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    confirm(
+        state,
+        credential,
+        headers,
+        body,
+        |item, md, partner, fingerprint, at| {
+            let count = validate_count(item, md, partner, false)?;
+            Ok(ConfirmationRecorded::from_count(
+                &count,
+                "CYCLE_COUNT",
+                fingerprint,
+                at,
+            ))
+        },
+    )
+    .await
+}
+
+/// `POST /wes/v1/confirmation/inventory-snapshot`: FULL or PARTIAL stock as of `as_of`.
+pub async fn inventory_snapshot(
+    State(state): State<Shared>,
+    credential: Credential,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    confirm(
+        state,
+        credential,
+        headers,
+        body,
+        |item, md, partner, fingerprint, at| {
+            let count = validate_count(item, md, partner, true)?;
+            Ok(ConfirmationRecorded::from_count(
+                &count,
+                "INVENTORY_SNAPSHOT",
+                fingerprint,
+                at,
+            ))
+        },
+    )
+    .await
+}
+
+/// The path every confirmation shares: one object, one confirmation per window and partner,
+/// appended, then decided.
+async fn confirm(
+    state: Shared,
+    credential: Credential,
+    headers: HeaderMap,
+    body: axum::body::Body,
+    to_record: impl Fn(
+        &Value,
+        &MasterData,
+        &Partner,
+        String,
+        UtcMillis,
+    ) -> Result<ConfirmationRecorded, Rejection>,
 ) -> Result<Json<Value>, ApiError> {
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
@@ -138,14 +237,14 @@ pub async fn shift_summary(
         return Err(ApiError::bad_request("a confirmation is one JSON object"));
     };
     check_warehouses(std::slice::from_ref(&item), &partner)?;
-    let summary = validate_shift_summary(&item, &md, &partner)?;
     let fingerprint = payload_fingerprint(&item);
     let at = now();
-    let confirmation = ConfirmationRecorded::from_shift_summary(&summary, fingerprint.clone(), at);
+    let confirmation = to_record(&item, &md, &partner, fingerprint.clone(), at)?;
+    let window = confirmation.window();
     let (owner, cid, window_id) = (
         partner.partner_id.as_str(),
-        summary.correlation_id.as_str(),
-        summary.window.id(),
+        confirmation.correlation_id.as_str(),
+        window.id(),
     );
     let instance = &state.settings.instance_id;
     let claim = state
@@ -228,9 +327,9 @@ pub async fn shift_summary(
         }
         return Err(ApiError::state_conflict(format!(
             "window {} to {} of warehouse {} is already confirmed{}; a window takes one confirmation",
-            summary.window.start.to_rfc3339(),
-            summary.window.end.to_rfc3339(),
-            summary.window.warehouse_id,
+            window.start.to_rfc3339(),
+            window.end.to_rfc3339(),
+            window.warehouse_id,
             confirmed_by
                 .map(|c| format!(" by correlation_id {c}"))
                 .unwrap_or_default()
@@ -342,7 +441,7 @@ async fn detail(state: &Shared, window: WindowRow) -> Result<Value, ApiError> {
 
 async fn window_for(
     state: &Shared,
-    partner: &wes_domain::masterdata::Partner,
+    partner: &Partner,
     window_id: &str,
 ) -> Result<WindowRow, ApiError> {
     let window = state
@@ -475,7 +574,8 @@ pub async fn resolve(
                     lot: line.key.lot.clone(),
                     serial: None,
                     document_ref: None,
-                    occurred_at: at,
+                    // The correction holds as of the instant the confirmation speaks for.
+                    occurred_at: window.effective_at,
                     actor: Some(Actor {
                         kind: ActorKind::Human,
                         id: supervisor_id.clone(),

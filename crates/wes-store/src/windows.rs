@@ -49,6 +49,8 @@ pub struct WindowRow {
     /// PENDING, DISCREPANCY or RECONCILED.
     pub status: String,
     pub kind: Option<String>,
+    /// Counts and snapshots: the instant the stock was counted.
+    pub as_of: Option<String>,
     pub correlation_id: Option<String>,
     pub confirmation_event_id: Option<String>,
     /// Also the id of the supervisor-queue entry a discrepancy opened.
@@ -65,6 +67,9 @@ pub struct WindowRow {
     pub compensating_movements: i64,
     #[serde(skip)]
     pub key: WindowKey,
+    /// The instant the confirmation speaks for: `as_of` for counts, the window's end otherwise.
+    #[serde(skip)]
+    pub effective_at: UtcMillis,
 }
 
 fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
@@ -87,6 +92,8 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
         window_end: UtcMillis(end).to_rfc3339(),
         status: r.try_get("status")?,
         kind: r.try_get("kind")?,
+        as_of: millis_text(r, "as_of")?,
+        effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end)),
         correlation_id: r.try_get("correlation_id")?,
         confirmation_event_id: r.try_get("confirmation_event_id")?,
         decision_event_id: r.try_get("decision_event_id")?,
@@ -137,7 +144,7 @@ impl Store {
             };
             let key = LineKey {
                 sku: SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
-                kind,
+                kind: Some(kind),
                 from_location: r
                     .try_get::<Option<String>, _>("from_location")?
                     .map(LocationCode::from_trusted),
@@ -145,10 +152,55 @@ impl Store {
                     .try_get::<Option<String>, _>("to_location")?
                     .map(LocationCode::from_trusted),
                 lot: r.try_get("lot")?,
+                serial: None,
             };
             totals.insert(key, r.try_get::<i64, _>("qty")?);
         }
         Ok(totals)
+    }
+
+    /// The stock of a warehouse per (sku, location, lot, serial) as of `as_of` (movements with
+    /// `occurred_at < as_of`, of every partner, below `through` in the log), by the ledger effect
+    /// of each kind (`wes_domain::movement::ledger_deltas`); zero balances are left out.
+    pub async fn stock_as_of(
+        &self,
+        warehouse: &WarehouseId,
+        as_of: UtcMillis,
+        through: &[(i32, i64)],
+    ) -> Result<Totals, StoreError> {
+        let base = "FROM ledger_movements WHERE warehouse_id = $1 AND occurred_at < $2";
+        let sql = format!(
+            "SELECT sku, location, lot, serial, CAST(SUM(delta) AS BIGINT) AS qty FROM (
+               SELECT sku, to_location AS location, lot, serial, qty AS delta, kafka_partition, kafka_offset {base}
+                 AND to_location IS NOT NULL AND kind IN ('PICK', 'MOVE', 'PUT', 'PRODUCE', 'RECEIVE')
+               UNION ALL
+               SELECT sku, from_location AS location, lot, serial, -qty AS delta, kafka_partition, kafka_offset {base}
+                 AND from_location IS NOT NULL AND kind IN ('PICK', 'MOVE', 'CONSUME', 'SHIP')
+               UNION ALL
+               SELECT sku, COALESCE(to_location, from_location) AS location, lot, serial, qty AS delta, kafka_partition,
+                 kafka_offset {base} AND kind = 'ADJUST'
+             ) AS deltas WHERE {} GROUP BY sku, location, lot, serial",
+            below(through, 3)
+        );
+        let mut query = sqlx::query(&sql).bind(warehouse.as_str()).bind(as_of.0);
+        for (partition, offset) in through {
+            query = query.bind(*partition as i64).bind(*offset);
+        }
+        let mut stock = Totals::new();
+        for r in query.fetch_all(&self.pool).await? {
+            let qty: i64 = r.try_get("qty")?;
+            if qty == 0 {
+                continue;
+            }
+            let key = LineKey::stock(
+                SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
+                LocationCode::from_trusted(r.try_get::<String, _>("location")?),
+                r.try_get("lot")?,
+                r.try_get("serial")?,
+            );
+            stock.insert(key, qty);
+        }
+        Ok(stock)
     }
 
     /// Movements of the window that reached the log after its realtime sum was taken.
