@@ -229,6 +229,18 @@ async fn the_outbound_flow_reconciles_and_a_discrepancy_is_resolved(db: Db) {
         "windows need supervisor credentials"
     );
 
+    let (status, body) = hub
+        .post(
+            &format!("/planner/v1/windows/{}/resolve", encoded(&afternoon_id)),
+            SUPERVISOR_KEY,
+            &json!({"supervisor_id": "sup-anna", "resolution": "manual-adjustment", "reason": "x",
+                    "adjustments": [{"sku": "SKU-WIDGET-RED-LG", "location": "STAGING-OUT-3", "qty": 1}]}),
+        )
+        .await;
+    assert_eq!(
+        status, 422,
+        "ADJUST lines cannot change a shift summary's totals: {body}"
+    );
     // Resolution: accept the confirmation; the ledger follows it, the window is RECONCILED.
     let resolve = format!("/planner/v1/windows/{}/resolve", encoded(&afternoon_id));
     assert_eq!(
@@ -564,6 +576,43 @@ async fn the_inbound_flow_reconciles_against_counts_and_snapshots(db: Db) {
     );
     hub.wait_caught_up().await;
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "B.01.1.1").await, 19);
+
+    // Manual adjustment: the supervisor's ADJUST lines must make the count match, or nothing is
+    // written; then reconciliation runs again and the window is RECONCILED.
+    let count = json!({"correlation_id": "cc-2", "warehouse_id": "WH-Tokyo-01", "window_start": at("23:00"),
+                       "window_end": at("23:30"), "counts": [stock("SKU-GADGET-BLU", "B.01.1.1", Some("L-7"), 4)]});
+    let (status, body) = hub
+        .post("/wes/v1/confirmation/cycle-count", ACME_KEY, &count)
+        .await;
+    assert_eq!(
+        (status, &body["window_status"]),
+        (200, &json!("DISCREPANCY")),
+        "{body}"
+    );
+    let manual_path = format!(
+        "/planner/v1/windows/{}/resolve",
+        encoded(body["window_id"].as_str().unwrap())
+    );
+    let manual = |qty: i64| {
+        json!({"supervisor_id": "sup-ben", "resolution": "manual-adjustment", "reason": "one gadget scrapped",
+               "adjustments": [{"sku": "SKU-GADGET-BLU", "location": "B.01.1.1", "lot": "L-7", "qty": qty}]})
+    };
+    let (status, body) = hub.post(&manual_path, SUPERVISOR_KEY, &manual(-2)).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = hub.post(&manual_path, SUPERVISOR_KEY, &manual(-1)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["status"], &body["resolution"]["resolution"]),
+        (&json!("RECONCILED"), &json!("MANUAL_ADJUSTMENT"))
+    );
+    hub.wait_caught_up().await;
+    let gadgets = hub
+        .admin_get("/planner/v1/ledger/balances?warehouse_id=WH-Tokyo-01&sku=SKU-GADGET-BLU&location=B.01.1.1")
+        .await;
+    assert_eq!(
+        gadgets["balances"][0]["qty"], 4,
+        "only the accepted adjustment was written: {gadgets}"
+    );
 }
 
 on_sqlite_and_postgres!(

@@ -790,6 +790,24 @@ impl ConfirmationLine {
     }
 }
 
+/// Confirmation lines as recorded, back in domain terms.
+pub fn totals_of(lines: &[ConfirmationLine]) -> Result<Totals, EventsError> {
+    lines
+        .iter()
+        .map(|l| {
+            let key = line_key(
+                &l.sku,
+                l.kind.as_deref(),
+                &l.from_location,
+                &l.to_location,
+                &l.lot,
+                &l.serial,
+            )?;
+            Ok((key, l.qty))
+        })
+        .collect()
+}
+
 /// A line key as recorded (shared by confirmation and compared lines).
 fn line_key(
     sku: &str,
@@ -889,20 +907,7 @@ impl ConfirmationRecorded {
 
     /// The confirmed quantity per line.
     pub fn totals(&self) -> Result<Totals, EventsError> {
-        self.lines
-            .iter()
-            .map(|l| {
-                let key = line_key(
-                    &l.sku,
-                    l.kind.as_deref(),
-                    &l.from_location,
-                    &l.to_location,
-                    &l.lot,
-                    &l.serial,
-                )?;
-                Ok((key, l.qty))
-            })
-            .collect()
+        totals_of(&self.lines)
     }
 }
 
@@ -978,28 +983,33 @@ impl WindowDecision {
             confirmation_event_id: confirmation.event_id.clone(),
             confirmation_correlation_id: confirmation.correlation_id.clone(),
             tolerance,
-            lines: comparison
-                .lines
-                .iter()
-                .map(|l| ComparedLine {
-                    sku: l.key.sku.to_string(),
-                    kind: l.key.kind.map(|k| k.as_str().into()),
-                    from_location: l.key.from_location.as_ref().map(ToString::to_string),
-                    to_location: l.key.to_location.as_ref().map(ToString::to_string),
-                    lot: l.key.lot.clone(),
-                    serial: l.key.serial.clone(),
-                    confirmed: l.confirmed,
-                    realtime: l.realtime,
-                    delta: l.delta,
-                    matched: l.matched,
-                })
-                .collect(),
+            lines: Self::lines_of(comparison),
             realtime_through,
             resolved_by: None,
             resolution: None,
             resolution_reason: None,
             compensating_movements: 0,
         }
+    }
+
+    /// The compared lines as recorded.
+    pub fn lines_of(comparison: &Comparison) -> Vec<ComparedLine> {
+        comparison
+            .lines
+            .iter()
+            .map(|l| ComparedLine {
+                sku: l.key.sku.to_string(),
+                kind: l.key.kind.map(|k| k.as_str().into()),
+                from_location: l.key.from_location.as_ref().map(ToString::to_string),
+                to_location: l.key.to_location.as_ref().map(ToString::to_string),
+                lot: l.key.lot.clone(),
+                serial: l.key.serial.clone(),
+                confirmed: l.confirmed,
+                realtime: l.realtime,
+                delta: l.delta,
+                matched: l.matched,
+            })
+            .collect()
     }
 
     /// The compared lines back in domain terms.

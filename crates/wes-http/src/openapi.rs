@@ -307,12 +307,12 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
             "resolveWindow",
             Op {
                 summary: "Resolve a discrepancy",
-                description: "`accept-confirmation` appends compensating ADJUST movements (partner `wes/reconciler`) so the ledger equals the confirmation; `accept-realtime` discards the confirmation's deltas. The window becomes RECONCILED, `wes.window.reconciled.v1` carries resolved_by and resolution_reason, and the window's queue entry is closed. 409 unless the window is in DISCREPANCY.",
+                description: "`accept-confirmation` appends compensating ADJUST movements (partner `wes/reconciler`) so the ledger equals the confirmation; `accept-realtime` discards the confirmation's deltas; `manual-adjustment` (counts and snapshots only; 422 for a shift summary) appends the supervisor's `adjustments` after checking that with them the ledger as of the count matches it (409 and nothing written otherwise). The window becomes RECONCILED, `wes.window.reconciled.v1` carries resolved_by, resolution and resolution_reason, and the window's queue entry is closed. 409 unless the window is in DISCREPANCY.",
                 tag: "supervisor",
                 access: Supervisor,
                 parameters: vec![path_param("window_id", "Window id, URL-encoded.")],
                 body: Some(
-                    json!({"type": "object", "required": ["supervisor_id", "reason", "resolution"], "additionalProperties": false, "properties": {"supervisor_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}, "resolution": {"enum": ["accept-confirmation", "accept-realtime"]}}}),
+                    json!({"type": "object", "required": ["supervisor_id", "reason", "resolution"], "additionalProperties": false, "properties": {"supervisor_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}, "resolution": {"enum": ["accept-confirmation", "accept-realtime", "manual-adjustment"]}, "adjustments": {"type": "array", "description": "manual-adjustment only: signed ADJUST quantities.", "items": {"type": "object", "required": ["sku", "location", "qty"], "properties": {"sku": {"type": "string"}, "location": {"type": "string"}, "lot": {"type": "string"}, "serial": {"type": "string"}, "qty": {"type": "integer"}}}}}}),
                 ),
                 ok: object.clone(),
                 errors: &[400, 404, 409],

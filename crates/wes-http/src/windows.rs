@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use wes_domain::idempotency::{Claim, payload_fingerprint};
 use wes_domain::masterdata::{MasterData, Partner};
-use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind};
+use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind, validate_movement};
 use wes_domain::reconcile::{
-    CountScope, by_location, by_sku, compare, compare_stock, compensation, validate_count,
+    CountScope, LineKey, by_location, by_sku, compare, compare_stock, compensation, validate_count,
     validate_shift_summary,
 };
 use wes_domain::supervisor::SupervisorAction;
@@ -470,14 +470,46 @@ pub async fn window(
 struct ResolveBody {
     supervisor_id: Option<String>,
     reason: Option<String>,
-    /// `accept-confirmation` or `accept-realtime`.
+    /// `accept-confirmation`, `accept-realtime` or `manual-adjustment`.
     resolution: Option<String>,
+    /// `manual-adjustment`: `[{sku, location, lot?, serial?, qty}]`, signed quantities.
+    #[serde(default)]
+    adjustments: Vec<Value>,
 }
 
-/// `POST /planner/v1/windows/{window_id}/resolve` `{supervisor_id, reason, resolution}`: a
-/// DISCREPANCY window becomes RECONCILED. `accept-confirmation` first appends compensating ADJUST
-/// movements so the ledger equals the confirmation; `accept-realtime` discards the confirmation's
-/// deltas. The window's queue entry is closed with the same reason.
+/// A correction of `window`'s stock at one (sku, location, lot, serial), recorded under the
+/// reconciler partner with a correlation id derived from `seed`, dated when the window's
+/// corrections take effect.
+fn correction(
+    window: &WindowRow,
+    mut movement: Movement,
+    seed: &str,
+    supervisor_id: &str,
+) -> MovementRecorded {
+    let cid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed.as_bytes());
+    movement.correlation_id = CorrelationId::from_trusted(cid.to_string());
+    movement.occurred_at = window.effective_at;
+    movement.actor = Some(Actor {
+        kind: ActorKind::Human,
+        id: supervisor_id.to_owned(),
+    });
+    MovementRecorded::from_domain(
+        &movement,
+        &PartnerId::from_trusted(RECONCILER_PARTNER),
+        format!("correction of window {}", window.window_id),
+        now(),
+    )
+}
+
+/// `POST /planner/v1/windows/{window_id}/resolve` `{supervisor_id, reason, resolution,
+/// adjustments?}`: a DISCREPANCY window becomes RECONCILED.
+/// - `accept-confirmation` first appends compensating ADJUST movements so the ledger equals the
+///   confirmation;
+/// - `accept-realtime` discards the confirmation's deltas;
+/// - `manual-adjustment` (counts and snapshots) appends the supervisor's ADJUST lines after checking
+///   that, with them, the ledger as of the count matches it (409 and nothing written otherwise).
+///
+/// The window's queue entry is closed with the same reason.
 pub async fn resolve(
     State(state): State<Shared>,
     credential: Credential,
@@ -505,13 +537,20 @@ pub async fn resolve(
     let resolution = match body.resolution.as_deref() {
         Some("accept-confirmation") => "ACCEPT_CONFIRMATION",
         Some("accept-realtime") => "ACCEPT_REALTIME",
+        Some("manual-adjustment") => "MANUAL_ADJUSTMENT",
         other => {
             return Err(ApiError::bad_request(format!(
-                "`resolution` must be accept-confirmation or accept-realtime, got {other:?}"
+                "`resolution` must be accept-confirmation, accept-realtime or manual-adjustment, got {other:?}"
             ))
             .with_field("/resolution"));
         }
     };
+    if (resolution == "MANUAL_ADJUSTMENT") == body.adjustments.is_empty() {
+        return Err(ApiError::bad_request(
+            "`adjustments` are given with, and only with, a manual-adjustment",
+        )
+        .with_field("/adjustments"));
+    }
     let window = window_for(&state, &partner, &window_id).await?;
     if window.status != "DISCREPANCY" {
         return Err(ApiError::state_conflict(format!(
@@ -520,11 +559,166 @@ pub async fn resolve(
         )));
     }
     let decision_id = window.decision_event_id.clone().unwrap_or_default();
-    let lines: Vec<ComparedLine> = serde_json::from_value(window.lines.clone()).unwrap_or_default();
-    let through: Vec<LogPosition> =
+    let mut lines: Vec<ComparedLine> =
+        serde_json::from_value(window.lines.clone()).unwrap_or_default();
+    let mut through: Vec<LogPosition> =
         serde_json::from_value(window.realtime_through.clone()).unwrap_or_default();
+    let md = state.masterdata();
+    let mut corrections = vec![];
+    match resolution {
+        "ACCEPT_CONFIRMATION" => {
+            let comparison = wes_events::comparison_of(&lines).map_err(ApiError::internal)?;
+            for (i, line) in comparison.discrepancies().enumerate() {
+                for delta in compensation(line) {
+                    let movement = Movement {
+                        correlation_id: CorrelationId::from_trusted(""),
+                        kind: MovementKind::Adjust,
+                        warehouse_id: window.key.warehouse_id.clone(),
+                        sku: line.key.sku.clone(),
+                        qty: delta.qty,
+                        uom: md
+                            .skus
+                            .get(&line.key.sku)
+                            .map_or_else(String::new, |s| s.base_uom.clone()),
+                        from_location: None,
+                        lot: line.key.lot.clone(),
+                        serial: line.key.serial.clone(),
+                        to_location: Some(delta.location.clone()),
+                        document_ref: None,
+                        occurred_at: window.effective_at,
+                        actor: None,
+                    };
+                    let seed = format!("{decision_id}/{i}/{}", delta.location);
+                    corrections.push(correction(&window, movement, &seed, &supervisor_id));
+                }
+            }
+        }
+        "MANUAL_ADJUSTMENT" => {
+            if window.kind.as_deref() == Some("SHIFT_SUMMARY") {
+                return Err(ApiError::from(Rejection::unprocessable(
+                    "/resolution",
+                    "a shift summary compares movement totals per kind, which ADJUST lines cannot change: resolve it with accept-confirmation or accept-realtime",
+                )));
+            }
+            let mut adjusted = vec![];
+            for (i, item) in body.adjustments.iter().enumerate() {
+                let at = |r: Rejection| Rejection {
+                    field: format!("/adjustments/{i}{}", r.field),
+                    ..r
+                };
+                let f = wes_domain::fields::Fields::of(item).map_err(at)?;
+                let sku = f.req_id("sku", SkuCode::parse).map_err(at)?;
+                let as_movement = json!({
+                    "correlation_id": "manual", "kind": "ADJUST", "warehouse_id": window.warehouse_id,
+                    "sku": sku.as_str(), "qty": item.get("qty"), "to_location": item.get("location"),
+                    "lot": item.get("lot"), "serial": item.get("serial"),
+                    "uom": md.skus.get(&sku).map(|s| s.base_uom.clone()).unwrap_or_default(),
+                    "occurred_at": window.effective_at.to_rfc3339(),
+                });
+                let movement = validate_movement(&as_movement, &md, &partner).map_err(|r| {
+                    let r = if r.field == "/to_location" {
+                        Rejection {
+                            field: "/location".into(),
+                            ..r
+                        }
+                    } else {
+                        r
+                    };
+                    at(r)
+                })?;
+                adjusted.push(movement);
+            }
+            // Reconciliation runs again: the ledger as of the count, with the adjustments.
+            let ends = state
+                .projector
+                .log_end(topics::MOVEMENTS)
+                .await
+                .map_err(projector_error)?;
+            if !state
+                .projector
+                .wait_through(
+                    ProjectionKind::Ledger,
+                    topics::MOVEMENTS,
+                    &ends,
+                    LEDGER_WAIT,
+                )
+                .await
+            {
+                return Err(ApiError::unavailable(
+                    "the ledger is behind the movements log; retry",
+                ));
+            }
+            let as_of = UtcMillis(window.effective_at.0 + 1);
+            let mut ledger = state
+                .store
+                .stock_as_of(&window.key.warehouse_id, as_of, &ends)
+                .await?;
+            for m in &adjusted {
+                let key = LineKey::stock(
+                    m.sku.clone(),
+                    m.to_location
+                        .clone()
+                        .expect("validated ADJUST has its location"),
+                    m.lot.clone(),
+                    m.serial.clone(),
+                );
+                *ledger.entry(key).or_default() += m.qty;
+            }
+            ledger.retain(|_, qty| *qty != 0);
+            let confirmation_lines: Vec<wes_events::ConfirmationLine> =
+                serde_json::from_value(window.confirmation_lines.clone()).unwrap_or_default();
+            let confirmed =
+                wes_events::totals_of(&confirmation_lines).map_err(ApiError::internal)?;
+            let scope = window
+                .scope
+                .as_deref()
+                .and_then(CountScope::parse)
+                .unwrap_or(CountScope::Partial);
+            let comparison = compare_stock(
+                &confirmed,
+                &ledger,
+                scope,
+                window.tolerance.unwrap_or_default(),
+            );
+            if !comparison.reconciled() {
+                let remaining: Vec<String> = comparison
+                    .discrepancies()
+                    .map(|l| {
+                        format!(
+                            "{} at {}: counted {}, ledger {}",
+                            l.key.sku,
+                            l.key.to_location.as_ref().map_or("?", |l| l.as_str()),
+                            l.confirmed,
+                            l.realtime
+                        )
+                    })
+                    .collect();
+                return Err(ApiError::state_conflict(format!(
+                    "with these adjustments the window still differs ({}); nothing was written",
+                    remaining.join("; ")
+                )));
+            }
+            lines = WindowDecision::lines_of(&comparison);
+            through = ends
+                .iter()
+                .map(|(partition, next_offset)| LogPosition {
+                    partition: *partition,
+                    next_offset: *next_offset,
+                })
+                .collect();
+            for (i, movement) in adjusted.into_iter().enumerate() {
+                let seed = format!("{decision_id}/manual/{i}");
+                corrections.push(correction(&window, movement, &seed, &supervisor_id));
+            }
+        }
+        _ => {}
+    }
+    let refs: Vec<&MovementRecorded> = corrections.iter().collect();
+    for delivery in state.producer.send_all(&refs).await {
+        delivery?;
+    }
     let at = now();
-    let mut resolved = WindowDecision {
+    let resolved = WindowDecision {
         event_id: wes_domain::idempotency::event_id(
             "window-resolution",
             &window.partner_id,
@@ -546,55 +740,8 @@ pub async fn resolve(
         resolved_by: Some(supervisor_id.clone()),
         resolution: Some(resolution.into()),
         resolution_reason: Some(reason.clone()),
-        compensating_movements: 0,
+        compensating_movements: corrections.len() as i64,
     };
-    if resolution == "ACCEPT_CONFIRMATION" {
-        let md = state.masterdata();
-        let comparison = resolved.comparison().map_err(ApiError::internal)?;
-        let reconciler = PartnerId::from_trusted(RECONCILER_PARTNER);
-        let mut adjustments = vec![];
-        for (i, line) in comparison.discrepancies().enumerate() {
-            for delta in compensation(line) {
-                let cid = uuid::Uuid::new_v5(
-                    &uuid::Uuid::NAMESPACE_OID,
-                    format!("{decision_id}/{i}/{}", delta.location).as_bytes(),
-                );
-                let movement = Movement {
-                    correlation_id: CorrelationId::from_trusted(cid.to_string()),
-                    kind: MovementKind::Adjust,
-                    warehouse_id: window.key.warehouse_id.clone(),
-                    sku: line.key.sku.clone(),
-                    qty: delta.qty,
-                    uom: md
-                        .skus
-                        .get(&line.key.sku)
-                        .map_or_else(String::new, |s| s.base_uom.clone()),
-                    from_location: None,
-                    to_location: Some(delta.location),
-                    lot: line.key.lot.clone(),
-                    serial: None,
-                    document_ref: None,
-                    // The correction holds as of the instant the confirmation speaks for.
-                    occurred_at: window.effective_at,
-                    actor: Some(Actor {
-                        kind: ActorKind::Human,
-                        id: supervisor_id.clone(),
-                    }),
-                };
-                adjustments.push(MovementRecorded::from_domain(
-                    &movement,
-                    &reconciler,
-                    format!("compensation of window {window_id}"),
-                    at,
-                ));
-            }
-        }
-        let refs: Vec<&MovementRecorded> = adjustments.iter().collect();
-        for delivery in state.producer.send_all(&refs).await {
-            delivery?;
-        }
-        resolved.compensating_movements = adjustments.len() as i64;
-    }
     append_visible(&state, &WindowReconciled(resolved)).await?;
     if let Some((entry, _)) = state.store.supervisor_entry(&decision_id).await?
         && entry.status != "CLOSED"

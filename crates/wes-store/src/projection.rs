@@ -207,7 +207,7 @@ const WINDOW_TABLES: &[TableDef] = &[TableDef {
     // creates the row, and the confirmation fills them in.
     name: "windows",
     columns: "window_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, warehouse_id TEXT NOT NULL, window_start BIGINT NOT NULL,
-              window_end BIGINT NOT NULL, status TEXT NOT NULL, kind TEXT, correlation_id TEXT, confirmation_event_id TEXT, as_of BIGINT,
+              window_end BIGINT NOT NULL, status TEXT NOT NULL, kind TEXT, correlation_id TEXT, confirmation_event_id TEXT, as_of BIGINT, scope TEXT,
               confirmed_at BIGINT, confirmation_lines TEXT, decision_event_id TEXT, decided_at BIGINT, tolerance BIGINT,
               compared_lines TEXT, realtime_through TEXT, resolved_by TEXT, resolution TEXT, resolution_reason TEXT,
               resolved_at BIGINT, compensating_movements BIGINT NOT NULL DEFAULT 0",
@@ -772,8 +772,9 @@ async fn record_confirmation(
     let windows = t.n("windows");
     let changed = sqlx::query(&format!(
         "INSERT INTO {windows} (window_id, partner_id, warehouse_id, window_start, window_end, status, kind, correlation_id,
-         confirmation_event_id, confirmed_at, confirmation_lines, as_of) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11)
+         confirmation_event_id, confirmed_at, confirmation_lines, as_of, scope) VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (window_id) DO UPDATE SET kind = excluded.kind, correlation_id = excluded.correlation_id, as_of = excluded.as_of,
+         scope = excluded.scope,
          confirmation_event_id = excluded.confirmation_event_id, confirmed_at = excluded.confirmed_at,
          confirmation_lines = excluded.confirmation_lines WHERE {windows}.confirmation_event_id IS NULL"
     ))
@@ -788,6 +789,7 @@ async fn record_confirmation(
     .bind(e.recorded_at)
     .bind(serde_json::to_string(&e.lines).expect("lines serialize"))
     .bind(e.as_of)
+    .bind(e.scope.as_deref())
     .execute(&mut *conn)
     .await?
     .rows_affected();

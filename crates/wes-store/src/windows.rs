@@ -51,6 +51,8 @@ pub struct WindowRow {
     pub kind: Option<String>,
     /// Counts and snapshots: the instant the stock was counted.
     pub as_of: Option<String>,
+    /// Counts and snapshots: FULL or PARTIAL.
+    pub scope: Option<String>,
     pub correlation_id: Option<String>,
     pub confirmation_event_id: Option<String>,
     /// Also the id of the supervisor-queue entry a discrepancy opened.
@@ -67,7 +69,8 @@ pub struct WindowRow {
     pub compensating_movements: i64,
     #[serde(skip)]
     pub key: WindowKey,
-    /// The instant the confirmation speaks for: `as_of` for counts, the window's end otherwise.
+    /// When a correction of this window takes effect: just before `as_of` for counts (so the
+    /// stock as of the count includes it), just before the window's end otherwise.
     #[serde(skip)]
     pub effective_at: UtcMillis,
 }
@@ -93,7 +96,8 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
         status: r.try_get("status")?,
         kind: r.try_get("kind")?,
         as_of: millis_text(r, "as_of")?,
-        effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end)),
+        scope: r.try_get("scope")?,
+        effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end) - 1),
         correlation_id: r.try_get("correlation_id")?,
         confirmation_event_id: r.try_get("confirmation_event_id")?,
         decision_event_id: r.try_get("decision_event_id")?,
