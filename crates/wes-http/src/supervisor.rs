@@ -41,6 +41,25 @@ pub(crate) fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), 
     }
 }
 
+/// The warehouses a listing covers: the one asked for (which the partner must be allowed), or
+/// all the partner's.
+pub(crate) fn visible_warehouses(
+    partner: &Partner,
+    requested: &Option<String>,
+) -> Result<Vec<String>, ApiError> {
+    match requested {
+        Some(w) => {
+            check_warehouse(partner, w)?;
+            Ok(vec![w.clone()])
+        }
+        None => Ok(partner
+            .allowed_warehouses
+            .iter()
+            .map(ToString::to_string)
+            .collect()),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
@@ -91,17 +110,7 @@ pub async fn queue(
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let partner = supervisor(&state, &credential)?;
-    let warehouses = match &q.warehouse_id {
-        Some(w) => {
-            check_warehouse(&partner, w)?;
-            vec![w.clone()]
-        }
-        None => partner
-            .allowed_warehouses
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-    };
+    let warehouses = visible_warehouses(&partner, &q.warehouse_id)?;
     let filter = QueueFilter {
         warehouses,
         source: word(

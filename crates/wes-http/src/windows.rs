@@ -14,7 +14,7 @@ use crate::auth::{Credential, executor};
 use crate::ingest::{Body, append_with_notifications, check_warehouses, parse_body, read_body};
 use crate::planner::{limit, projector_error};
 use crate::problem::ApiError;
-use crate::supervisor::{check_warehouse, supervisor};
+use crate::supervisor::{check_warehouse, supervisor, visible_warehouses};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -172,22 +172,7 @@ pub async fn cycle_count(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
-    confirm(
-        state,
-        credential,
-        headers,
-        body,
-        |item, md, partner, fingerprint, at| {
-            let count = validate_count(item, md, partner, false)?;
-            Ok(ConfirmationRecorded::from_count(
-                &count,
-                "CYCLE_COUNT",
-                fingerprint,
-                at,
-            ))
-        },
-    )
-    .await
+    count(state, credential, headers, body, "CYCLE_COUNT").await
 }
 
 /// `POST /wes/v1/confirmation/inventory-snapshot`: FULL or PARTIAL stock as of `as_of`.
@@ -197,16 +182,27 @@ pub async fn inventory_snapshot(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
+    count(state, credential, headers, body, "INVENTORY_SNAPSHOT").await
+}
+
+async fn count(
+    state: Shared,
+    credential: Credential,
+    headers: HeaderMap,
+    body: axum::body::Body,
+    kind: &'static str,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = kind == "INVENTORY_SNAPSHOT";
     confirm(
         state,
         credential,
         headers,
         body,
         |item, md, partner, fingerprint, at| {
-            let count = validate_count(item, md, partner, true)?;
+            let count = validate_count(item, md, partner, snapshot)?;
             Ok(ConfirmationRecorded::from_count(
                 &count,
-                "INVENTORY_SNAPSHOT",
+                kind,
                 fingerprint,
                 at,
             ))
@@ -377,17 +373,7 @@ pub async fn list(
     Query(q): Query<WindowQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let partner = supervisor(&state, &credential)?;
-    let warehouses = match &q.warehouse_id {
-        Some(w) => {
-            check_warehouse(&partner, w)?;
-            vec![w.clone()]
-        }
-        None => partner
-            .allowed_warehouses
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-    };
+    let warehouses = visible_warehouses(&partner, &q.warehouse_id)?;
     if let Some(status) = q.status.as_deref()
         && !matches!(status, "PENDING" | "DISCREPANCY" | "RECONCILED")
     {
