@@ -1,9 +1,11 @@
-//! Confirmation path (contract §4): the shift-summary endpoint, the reconciler that decides each
-//! window, and the supervisor's window API with its resolutions.
+//! Confirmation path (contract §4): the shift-summary, cycle-count and inventory-snapshot
+//! endpoints, the reconciler that decides each window, and the supervisor's window API with its
+//! resolutions.
 //!
 //! The reconciler runs when a confirmation has been appended: it reads the movements log's end,
 //! waits until the ledger projection holds everything below it, sums the partner's movements of
-//! the window that lie below that position, compares (`wes_domain::reconcile::compare`) and
+//! the window (or, for counts, the warehouse's stock as of the count) below that position,
+//! compares (`wes_domain::reconcile`) and
 //! appends the decision, with its breakdown and that log position, as `WindowReconciled` or
 //! `WindowDiscrepancy` (which opens a supervisor-queue entry and pages URGENT). The windows
 //! projection folds those events, so a rebuild gives the same windows; movements of the window
@@ -50,6 +52,16 @@ pub const RECONCILER_PARTNER: &str = "wes/reconciler";
 
 fn now() -> UtcMillis {
     UtcMillis(chrono::Utc::now().timestamp_millis())
+}
+
+/// A log position as the decision records it.
+fn positions(ends: &[(i32, i64)]) -> Vec<LogPosition> {
+    ends.iter()
+        .map(|(partition, next_offset)| LogPosition {
+            partition: *partition,
+            next_offset: *next_offset,
+        })
+        .collect()
 }
 
 /// Appends `record` (and the page it raises) and waits until the windows projection shows it.
@@ -117,13 +129,7 @@ async fn decide(
         confirmation,
         &comparison,
         tolerance,
-        through
-            .iter()
-            .map(|(partition, next_offset)| LogPosition {
-                partition: *partition,
-                next_offset: *next_offset,
-            })
-            .collect(),
+        positions(&through),
         now(),
     );
     if decision.reconciled() {
@@ -685,13 +691,7 @@ pub async fn resolve(
                 )));
             }
             lines = WindowDecision::lines_of(&comparison);
-            through = ends
-                .iter()
-                .map(|(partition, next_offset)| LogPosition {
-                    partition: *partition,
-                    next_offset: *next_offset,
-                })
-                .collect();
+            through = positions(&ends);
             for (i, movement) in adjusted.into_iter().enumerate() {
                 let seed = format!("{decision_id}/manual/{i}");
                 corrections.push(correction(&window, movement, &seed, &supervisor_id));
