@@ -326,6 +326,27 @@ async fn the_outbound_flow_reconciles_and_a_discrepancy_is_resolved(db: Db) {
         (&late["late_movements"], &late["status"]),
         (&json!(1), &json!("RECONCILED"))
     );
+    // ... and raises one supervisor-queue entry.
+    let flagged = eventually(
+        "the late movement raises a queue entry",
+        std::time::Duration::from_secs(30),
+        || async {
+            let (_, queue) = hub
+                .get(
+                    "/planner/v1/supervisor/queue?source=LATE_MOVEMENT",
+                    Some(SUPERVISOR_KEY),
+                )
+                .await;
+            let entries = queue["entries"].as_array().cloned().unwrap_or_default();
+            (!entries.is_empty()).then_some(entries)
+        },
+    )
+    .await;
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(
+        (&flagged[0]["correlation_id"], &flagged[0]["severity"]),
+        (&json!("cid-221"), &json!("HIGH"))
+    );
 
     // The windows are a projection of the log: rebuilt, and after a restart, they are the same.
     let before = (

@@ -65,6 +65,10 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         "schemas/window_discrepancy.avsc",
         include_str!("../../../schemas/window_discrepancy.avsc"),
     ),
+    (
+        "schemas/late_movement_flagged.avsc",
+        include_str!("../../../schemas/late_movement_flagged.avsc"),
+    ),
 ];
 
 /// Topic names the code refers to. They must be declared in the catalog (checked by a test).
@@ -83,6 +87,7 @@ pub mod topics {
     pub const CONFIRMATIONS: &str = "wes.confirmations.v1";
     pub const WINDOW_RECONCILED: &str = "wes.window.reconciled.v1";
     pub const WINDOW_DISCREPANCY: &str = "wes.window.discrepancy.v1";
+    pub const LATE_MOVEMENTS: &str = "wes.window.late-movements.v1";
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -193,6 +198,7 @@ mod tests {
             topics::CONFIRMATIONS,
             topics::WINDOW_RECONCILED,
             topics::WINDOW_DISCREPANCY,
+            topics::LATE_MOVEMENTS,
         ] {
             let spec = catalog
                 .topic(name)

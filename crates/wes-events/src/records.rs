@@ -1090,6 +1090,30 @@ impl WindowDiscrepancy {
     }
 }
 
+/// `io.wes.v1.LateMovementFlagged` on `wes.window.late-movements.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateMovementFlagged {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub window_id: String,
+    pub partner_id: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub movement_event_id: String,
+    pub movement_correlation_id: String,
+    pub kind: String,
+    pub sku: String,
+    pub qty: i64,
+    pub occurred_at: i64,
+}
+
+impl LateMovementFlagged {
+    /// The id a late movement of a window is flagged under: the same however often it is found.
+    pub fn id_for(window_id: &str, movement_event_id: &str) -> String {
+        wes_domain::idempotency::event_id("late-movement", window_id, movement_event_id).to_string()
+    }
+}
+
 /// Any record the hub reads back from the log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -1102,6 +1126,7 @@ pub enum Event {
     Confirmation(ConfirmationRecorded),
     WindowReconciled(WindowDecision),
     WindowDiscrepancy(WindowDecision),
+    LateMovement(LateMovementFlagged),
     Dispatch(DispatchEvent),
     Warehouse(WarehouseUpserted),
     Sku(SkuUpserted),
@@ -1125,6 +1150,7 @@ impl Event {
             "io.wes.v1.ConfirmationRecorded" => Event::Confirmation(apache_avro::from_value(v)?),
             "io.wes.v1.WindowReconciled" => Event::WindowReconciled(apache_avro::from_value(v)?),
             "io.wes.v1.WindowDiscrepancy" => Event::WindowDiscrepancy(apache_avro::from_value(v)?),
+            "io.wes.v1.LateMovementFlagged" => Event::LateMovement(apache_avro::from_value(v)?),
             "io.wes.v1.DispatchEvent" => Event::Dispatch(apache_avro::from_value(v)?),
             "io.wes.v1.WarehouseUpserted" => Event::Warehouse(apache_avro::from_value(v)?),
             "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
@@ -1144,6 +1170,7 @@ impl Event {
             Event::Notification(e) => &e.notification_id,
             Event::Confirmation(e) => &e.event_id,
             Event::WindowReconciled(e) | Event::WindowDiscrepancy(e) => &e.event_id,
+            Event::LateMovement(e) => &e.event_id,
             Event::Dispatch(e) => &e.event_id,
             Event::Warehouse(e) => &e.event_id,
             Event::Sku(e) => &e.event_id,
@@ -1221,6 +1248,12 @@ impl Routed for WindowDiscrepancy {
     }
     fn notification(&self) -> Option<NotificationRaised> {
         Some(WindowDiscrepancy::notification(self))
+    }
+}
+impl Routed for LateMovementFlagged {
+    const TOPIC: &'static str = topics::LATE_MOVEMENTS;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
     }
 }
 impl Routed for DispatchEvent {

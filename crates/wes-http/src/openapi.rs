@@ -389,6 +389,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                         "warehouse_id",
                         "Only this warehouse (must be allowed for the credential).",
                     ),
+                    query("source", "EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT."),
                     query("status", "OPEN, ACKNOWLEDGED or CLOSED."),
                     query("severity", "LOW, MEDIUM, HIGH or URGENT."),
                     query("code", "Exception code."),

@@ -64,7 +64,7 @@ pub(crate) fn visible_warehouses(
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     warehouse_id: Option<String>,
-    /// EXCEPTION or WINDOW_DISCREPANCY.
+    /// EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT.
     source: Option<String>,
     status: Option<String>,
     severity: Option<String>,
@@ -116,8 +116,8 @@ pub async fn queue(
         source: word(
             "source",
             &q.source,
-            |t| matches!(t, "EXCEPTION" | "WINDOW_DISCREPANCY"),
-            "EXCEPTION, WINDOW_DISCREPANCY".into(),
+            |t| matches!(t, "EXCEPTION" | "WINDOW_DISCREPANCY" | "LATE_MOVEMENT"),
+            "EXCEPTION, WINDOW_DISCREPANCY, LATE_MOVEMENT".into(),
         )?,
         status: word(
             "status",

@@ -34,7 +34,7 @@ use wes_domain::supervisor::SupervisorAction;
 use wes_domain::*;
 use wes_events::catalog::topics;
 use wes_events::{
-    ComparedLine, ConfirmationRecorded, LogPosition, MovementRecorded, Routed,
+    ComparedLine, ConfirmationRecorded, LateMovementFlagged, LogPosition, MovementRecorded, Routed,
     SupervisorActionRecorded, WindowDecision, WindowDiscrepancy, WindowReconciled,
 };
 use wes_store::ProjectionKind;
@@ -138,6 +138,102 @@ async fn decide(
         append_visible(state, &WindowDiscrepancy(decision.clone())).await?;
     }
     Ok(Some(decision))
+}
+
+/// How long a PENDING window is left to the request deciding it before the watcher decides it.
+const PENDING_GRACE: Duration = Duration::from_secs(30);
+/// How long after a window's end movements arriving for it are flagged.
+const LATE_WATCH_MILLIS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Keeps windows complete in the background: decides a PENDING window whose deciding request did
+/// not finish (a crash, a ledger too far behind), and flags every movement that reached the log
+/// after its window was decided with a `LateMovementFlagged` event, which opens a
+/// supervisor-queue entry. Woken by the ledger's and the windows projection's batches, at most
+/// once a second.
+pub async fn watch(state: Shared) {
+    let mut ledger = state.projector.changes(ProjectionKind::Ledger);
+    let mut windows = state.projector.changes(ProjectionKind::Windows);
+    loop {
+        tokio::select! {
+            _ = ledger.changed() => {}
+            _ = windows.changed() => {}
+            _ = tokio::time::sleep(PENDING_GRACE) => {}
+        }
+        if let Err(e) = sweep(&state).await {
+            tracing::warn!(error = %e.detail, "window watch");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn sweep(state: &Shared) -> Result<(), ApiError> {
+    let at = now();
+    for window in state
+        .store
+        .windows_to_watch(UtcMillis(at.0 - LATE_WATCH_MILLIS))
+        .await?
+    {
+        if window.decision_event_id.is_none() {
+            let stale = window
+                .confirmed_at_ms
+                .is_some_and(|confirmed| at.0 - confirmed > PENDING_GRACE.as_millis() as i64);
+            if stale {
+                decide(state, &confirmation_of(&window)).await?;
+            }
+            continue;
+        }
+        let through: Vec<LogPosition> =
+            serde_json::from_value(window.realtime_through.clone()).unwrap_or_default();
+        let through: Vec<(i32, i64)> = through
+            .iter()
+            .map(|p| (p.partition, p.next_offset))
+            .collect();
+        for late in state
+            .store
+            .late_movement_rows(&window.key, &through)
+            .await?
+        {
+            let event_id = LateMovementFlagged::id_for(&window.window_id, &late.event_id);
+            if state.store.supervisor_entry(&event_id).await?.is_some() {
+                continue;
+            }
+            let flag = LateMovementFlagged {
+                event_id,
+                recorded_at: at.0,
+                window_id: window.window_id.clone(),
+                partner_id: window.partner_id.clone(),
+                warehouse_id: window.warehouse_id.clone(),
+                warehouse_frn: WarehouseFrn::for_warehouse(&window.key.warehouse_id).to_string(),
+                movement_event_id: late.event_id,
+                movement_correlation_id: late.correlation_id,
+                kind: late.kind,
+                sku: late.sku,
+                qty: late.qty,
+                occurred_at: late.occurred_at,
+            };
+            state.producer.send(&flag).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The confirmation of a window, as the windows projection holds it.
+fn confirmation_of(window: &WindowRow) -> ConfirmationRecorded {
+    ConfirmationRecorded {
+        event_id: window.confirmation_event_id.clone().unwrap_or_default(),
+        recorded_at: window.confirmed_at_ms.unwrap_or_default(),
+        partner_id: window.partner_id.clone(),
+        correlation_id: window.correlation_id.clone().unwrap_or_default(),
+        payload_sha256: String::new(),
+        warehouse_id: window.warehouse_id.clone(),
+        warehouse_frn: WarehouseFrn::for_warehouse(&window.key.warehouse_id).to_string(),
+        kind: window.kind.clone().unwrap_or_default(),
+        window_start: window.key.start.0,
+        window_end: window.key.end.0,
+        lines: serde_json::from_value(window.confirmation_lines.clone()).unwrap_or_default(),
+        as_of: window.as_of_ms,
+        scope: window.scope.clone(),
+    }
 }
 
 fn answer(cid: &str, replay: bool, window_id: &str, status: &str) -> Json<Value> {

@@ -296,6 +296,11 @@ impl Projector {
         }
     }
 
+    /// Notified after every batch `kind` applies.
+    pub fn changes(&self, kind: ProjectionKind) -> watch::Receiver<u64> {
+        self.runner(kind).changed.subscribe()
+    }
+
     /// The log end offset of each partition of `topic`: `(partition, next offset)`.
     pub async fn log_end(&self, topic: &str) -> Result<Vec<(i32, i64)>, ProjectorError> {
         let (bootstrap, topic) = (self.bootstrap.clone(), topic.to_owned());

@@ -291,6 +291,7 @@ impl ProjectionKind {
             ProjectionKind::Supervisor => &[
                 topics::EXCEPTIONS,
                 topics::WINDOW_DISCREPANCY,
+                topics::LATE_MOVEMENTS,
                 topics::SUPERVISOR_ACTIONS,
             ],
             ProjectionKind::Windows => &[
@@ -480,6 +481,9 @@ async fn apply_event(
         }
         (ProjectionKind::Supervisor, Event::WindowDiscrepancy(d)) if d.resolution.is_none() => {
             return open_supervisor_entry(conn, t, r, &EntryOpening::discrepancy(d)).await;
+        }
+        (ProjectionKind::Supervisor, Event::LateMovement(e)) => {
+            return open_supervisor_entry(conn, t, r, &EntryOpening::late_movement(e)).await;
         }
         (ProjectionKind::Windows, Event::Confirmation(e)) => {
             return record_confirmation(conn, t, e).await;
@@ -674,6 +678,30 @@ impl<'a> EntryOpening<'a> {
             qty: e.qty,
             device_id: e.device_id.as_deref(),
             message: e.message.clone(),
+        }
+    }
+
+    /// Entry id = the flag's event id; HIGH, dated when the movement occurred.
+    fn late_movement(e: &'a wes_events::LateMovementFlagged) -> Self {
+        EntryOpening {
+            entry_id: &e.event_id,
+            warehouse_id: &e.warehouse_id,
+            source: "LATE_MOVEMENT",
+            code: "LATE_MOVEMENT",
+            severity: "HIGH",
+            opened_at: e.recorded_at,
+            occurred_at: e.occurred_at,
+            partner_id: &e.partner_id,
+            correlation_id: &e.movement_correlation_id,
+            document: None,
+            sku: Some(&e.sku),
+            location: None,
+            qty: Some(e.qty),
+            device_id: None,
+            message: Some(format!(
+                "{} {} of {} arrived after window {} was decided; the window is unchanged",
+                e.kind, e.qty, e.sku, e.window_id
+            )),
         }
     }
 

@@ -520,7 +520,7 @@ impl Store {
 #[derive(Debug, Default)]
 pub struct QueueFilter<'a> {
     pub warehouses: Vec<String>,
-    /// EXCEPTION or WINDOW_DISCREPANCY.
+    /// EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT.
     pub source: Option<&'a str>,
     pub status: Option<&'a str>,
     pub severity: Option<&'a str>,

@@ -39,6 +39,17 @@ fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> 
         .map(|ms| UtcMillis(ms).to_rfc3339()))
 }
 
+/// A movement that reached the log after its window was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateMovementRow {
+    pub event_id: String,
+    pub correlation_id: String,
+    pub kind: String,
+    pub sku: String,
+    pub qty: i64,
+    pub occurred_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WindowRow {
     pub window_id: String,
@@ -51,6 +62,8 @@ pub struct WindowRow {
     pub kind: Option<String>,
     /// Counts and snapshots: the instant the stock was counted.
     pub as_of: Option<String>,
+    #[serde(skip)]
+    pub as_of_ms: Option<i64>,
     /// Counts and snapshots: FULL or PARTIAL.
     pub scope: Option<String>,
     pub correlation_id: Option<String>,
@@ -58,6 +71,8 @@ pub struct WindowRow {
     /// Also the id of the supervisor-queue entry a discrepancy opened.
     pub decision_event_id: Option<String>,
     pub confirmed_at: Option<String>,
+    #[serde(skip)]
+    pub confirmed_at_ms: Option<i64>,
     pub decided_at: Option<String>,
     pub tolerance: Option<i64>,
     /// The compared lines: confirmed, realtime, delta, matched.
@@ -96,12 +111,14 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
         status: r.try_get("status")?,
         kind: r.try_get("kind")?,
         as_of: millis_text(r, "as_of")?,
+        as_of_ms: r.try_get("as_of")?,
         scope: r.try_get("scope")?,
         effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end) - 1),
         correlation_id: r.try_get("correlation_id")?,
         confirmation_event_id: r.try_get("confirmation_event_id")?,
         decision_event_id: r.try_get("decision_event_id")?,
         confirmed_at: millis_text(r, "confirmed_at")?,
+        confirmed_at_ms: r.try_get("confirmed_at")?,
         decided_at: millis_text(r, "decided_at")?,
         tolerance: r.try_get("tolerance")?,
         lines: json_column(r, "compared_lines")?,
@@ -227,6 +244,58 @@ impl Store {
             query = query.bind(*partition as i64).bind(*offset);
         }
         Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
+    }
+
+    /// The partner's movements of the window at or beyond `through` in the log: arrived late.
+    pub async fn late_movement_rows(
+        &self,
+        window: &WindowKey,
+        through: &[(i32, i64)],
+    ) -> Result<Vec<LateMovementRow>, StoreError> {
+        let sql = format!(
+            "SELECT event_id, executor_correlation_id, kind, sku, qty, occurred_at FROM ledger_movements
+             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND NOT {}
+             ORDER BY kafka_partition, kafka_offset",
+            below(through, 5)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(window.partner_id.as_str())
+            .bind(window.warehouse_id.as_str())
+            .bind(window.start.0)
+            .bind(window.end.0);
+        for (partition, offset) in through {
+            query = query.bind(*partition as i64).bind(*offset);
+        }
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(LateMovementRow {
+                    event_id: r.try_get("event_id")?,
+                    correlation_id: r.try_get("executor_correlation_id")?,
+                    kind: r.try_get("kind")?,
+                    sku: r.try_get("sku")?,
+                    qty: r.try_get("qty")?,
+                    occurred_at: r.try_get("occurred_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Windows to watch: decided ones that ended after `since` (late movements), and confirmed
+    /// ones still PENDING (a decision interrupted by a crash).
+    pub async fn windows_to_watch(&self, since: UtcMillis) -> Result<Vec<WindowRow>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT * FROM windows WHERE (decision_event_id IS NOT NULL AND window_end > $1)
+             OR (status = 'PENDING' AND confirmation_event_id IS NOT NULL) ORDER BY window_end",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(window_row)
+        .collect::<Result<_, _>>()?)
     }
 
     pub async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, StoreError> {

@@ -156,6 +156,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     tokio::spawn(purge_expired_keys(store));
+    tokio::spawn(wes_http::windows::watch(state.clone()));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http_addr))?;
