@@ -514,7 +514,13 @@ async fn detail(state: &Shared, window: WindowRow) -> Result<Value, ApiError> {
             .iter()
             .map(|p| (p.partition, p.next_offset))
             .collect();
-        Some(state.store.late_movements(&window.key, &through).await?)
+        Some(
+            state
+                .store
+                .late_movement_rows(&window.key, &through)
+                .await?
+                .len(),
+        )
     } else {
         None
     };

@@ -28,6 +28,34 @@ fn below(through: &[(i32, i64)], first: usize) -> String {
     }
 }
 
+/// The query of `window_movements_sql` with its parameters bound.
+fn window_movements<'q>(
+    sql: &'q str,
+    window: &'q WindowKey,
+    through: &[(i32, i64)],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql)
+        .bind(window.partner_id.as_str())
+        .bind(window.warehouse_id.as_str())
+        .bind(window.start.0)
+        .bind(window.end.0);
+    for (partition, offset) in through {
+        query = query.bind(*partition as i64).bind(*offset);
+    }
+    query
+}
+
+/// `SELECT {columns} FROM ledger_movements` for the window's partner, warehouse and time range,
+/// restricted to the movements below `through` (or, `late`, at or beyond it), then `{tail}`.
+fn window_movements_sql(columns: &str, through: &[(i32, i64)], late: bool, tail: &str) -> String {
+    format!(
+        "SELECT {columns} FROM ledger_movements WHERE executor_partner_id = $1 AND warehouse_id = $2
+         AND occurred_at >= $3 AND occurred_at < $4 AND {}{} {tail}",
+        if late { "NOT " } else { "" },
+        below(through, 5)
+    )
+}
+
 fn json_column(r: &AnyRow, column: &str) -> Result<Value, sqlx::Error> {
     Ok(r.try_get::<Option<String>, _>(column)?
         .and_then(|text| serde_json::from_str(&text).ok())
@@ -143,20 +171,13 @@ impl Store {
         window: &WindowKey,
         through: &[(i32, i64)],
     ) -> Result<Totals, StoreError> {
-        let sql = format!(
-            "SELECT sku, kind, from_location, to_location, lot, CAST(SUM(qty) AS BIGINT) AS qty FROM ledger_movements
-             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND {}
-             GROUP BY sku, kind, from_location, to_location, lot",
-            below(through, 5)
+        let sql = window_movements_sql(
+            "sku, kind, from_location, to_location, lot, CAST(SUM(qty) AS BIGINT) AS qty",
+            through,
+            false,
+            "GROUP BY sku, kind, from_location, to_location, lot",
         );
-        let mut query = sqlx::query(&sql)
-            .bind(window.partner_id.as_str())
-            .bind(window.warehouse_id.as_str())
-            .bind(window.start.0)
-            .bind(window.end.0);
-        for (partition, offset) in through {
-            query = query.bind(*partition as i64).bind(*offset);
-        }
+        let query = window_movements(&sql, window, through);
         let mut totals = Totals::new();
         for r in query.fetch_all(&self.pool).await? {
             let kind: String = r.try_get("kind")?;
@@ -224,48 +245,19 @@ impl Store {
         Ok(stock)
     }
 
-    /// Movements of the window that reached the log after its realtime sum was taken.
-    pub async fn late_movements(
-        &self,
-        window: &WindowKey,
-        through: &[(i32, i64)],
-    ) -> Result<i64, StoreError> {
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM ledger_movements
-             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND NOT {}",
-            below(through, 5)
-        );
-        let mut query = sqlx::query(&sql)
-            .bind(window.partner_id.as_str())
-            .bind(window.warehouse_id.as_str())
-            .bind(window.start.0)
-            .bind(window.end.0);
-        for (partition, offset) in through {
-            query = query.bind(*partition as i64).bind(*offset);
-        }
-        Ok(query.fetch_one(&self.pool).await?.try_get("n")?)
-    }
-
     /// The partner's movements of the window at or beyond `through` in the log: arrived late.
     pub async fn late_movement_rows(
         &self,
         window: &WindowKey,
         through: &[(i32, i64)],
     ) -> Result<Vec<LateMovementRow>, StoreError> {
-        let sql = format!(
-            "SELECT event_id, executor_correlation_id, kind, sku, qty, occurred_at FROM ledger_movements
-             WHERE executor_partner_id = $1 AND warehouse_id = $2 AND occurred_at >= $3 AND occurred_at < $4 AND NOT {}
-             ORDER BY kafka_partition, kafka_offset",
-            below(through, 5)
+        let sql = window_movements_sql(
+            "event_id, executor_correlation_id, kind, sku, qty, occurred_at",
+            through,
+            true,
+            "ORDER BY kafka_partition, kafka_offset",
         );
-        let mut query = sqlx::query(&sql)
-            .bind(window.partner_id.as_str())
-            .bind(window.warehouse_id.as_str())
-            .bind(window.start.0)
-            .bind(window.end.0);
-        for (partition, offset) in through {
-            query = query.bind(*partition as i64).bind(*offset);
-        }
+        let query = window_movements(&sql, window, through);
         Ok(query
             .fetch_all(&self.pool)
             .await?
