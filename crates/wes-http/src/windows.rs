@@ -438,10 +438,13 @@ async fn confirm(
             .store
             .settle_keys("confirmation", owner, &[], &[cid])
             .await?;
-        state
-            .store
-            .settle_keys("window", owner, &[], &[&window_id])
-            .await?;
+        // Free the window only if this request took it (not when an earlier attempt holds it).
+        if matches!(window_claim, Claim::Fresh | Claim::TakeOver) {
+            state
+                .store
+                .settle_keys("window", owner, &[], &[&window_id])
+                .await?;
+        }
         return Err(e.into());
     }
     state
