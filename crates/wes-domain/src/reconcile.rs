@@ -64,10 +64,7 @@ pub fn validate_shift_summary(
     };
     let mut totals = Totals::new();
     for (i, line) in lines.iter().enumerate() {
-        let at = |r: Rejection| Rejection {
-            field: format!("/totals/{i}{}", r.field),
-            ..r
-        };
+        let at = |r: Rejection| r.within(&format!("/totals/{i}"));
         let Value::Object(fields) = line else {
             return Err(at(Rejection::malformed("", "a line must be an object")));
         };
@@ -374,10 +371,7 @@ pub fn validate_count(
     };
     let mut counts = Totals::new();
     for (i, line) in lines.iter().enumerate() {
-        let at = |r: Rejection| Rejection {
-            field: format!("/{field}/{i}{}", r.field),
-            ..r
-        };
+        let at = |r: Rejection| r.within(&format!("/{field}/{i}"));
         let l = Fields::of(line).map_err(at)?;
         let sku = l.req_id("sku", SkuCode::parse).map_err(at)?;
         let location = l.req_id("location", LocationCode::parse).map_err(at)?;

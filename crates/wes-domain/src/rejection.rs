@@ -26,6 +26,13 @@ impl Rejection {
             detail: detail.into(),
         }
     }
+    /// The same rejection for a field nested under `prefix` (e.g. `/totals/3`).
+    pub fn within(self, prefix: &str) -> Self {
+        Self {
+            field: format!("{prefix}{}", self.field),
+            ..self
+        }
+    }
     pub fn unprocessable(field: &str, detail: impl Into<String>) -> Self {
         Self {
             kind: RejectionKind::Unprocessable,

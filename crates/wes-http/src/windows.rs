@@ -82,30 +82,36 @@ async fn append_visible<T: Routed>(state: &Shared, record: &T) -> Result<(), Api
     Ok(())
 }
 
+/// The end of the movements log, once the ledger holds everything below it; `None` when the
+/// ledger did not get there within `LEDGER_WAIT`.
+async fn ledger_at_log_end(state: &Shared) -> Result<Option<Vec<(i32, i64)>>, ApiError> {
+    let ends = state
+        .projector
+        .log_end(topics::MOVEMENTS)
+        .await
+        .map_err(projector_error)?;
+    let caught_up = state
+        .projector
+        .wait_through(
+            ProjectionKind::Ledger,
+            topics::MOVEMENTS,
+            &ends,
+            LEDGER_WAIT,
+        )
+        .await;
+    Ok(caught_up.then_some(ends))
+}
+
 /// Decides the window of `confirmation`; `None` when the ledger did not catch up with the log in
 /// time (the window stays PENDING and the next replay of the confirmation decides it).
 async fn decide(
     state: &Shared,
     confirmation: &ConfirmationRecorded,
 ) -> Result<Option<WindowDecision>, ApiError> {
-    let through = state
-        .projector
-        .log_end(topics::MOVEMENTS)
-        .await
-        .map_err(projector_error)?;
-    if !state
-        .projector
-        .wait_through(
-            ProjectionKind::Ledger,
-            topics::MOVEMENTS,
-            &through,
-            LEDGER_WAIT,
-        )
-        .await
-    {
+    let Some(through) = ledger_at_log_end(state).await? else {
         tracing::warn!(window = %confirmation.window().id(), "ledger behind the log; window left PENDING");
         return Ok(None);
-    }
+    };
     let confirmed = confirmation.totals().map_err(ApiError::internal)?;
     let tolerance = state.settings.reconcile_tolerance;
     let window = confirmation.window();
@@ -699,10 +705,7 @@ pub async fn resolve(
             }
             let mut adjusted = vec![];
             for (i, item) in body.adjustments.iter().enumerate() {
-                let at = |r: Rejection| Rejection {
-                    field: format!("/adjustments/{i}{}", r.field),
-                    ..r
-                };
+                let at = |r: Rejection| r.within(&format!("/adjustments/{i}"));
                 let f = wes_domain::fields::Fields::of(item).map_err(at)?;
                 let sku = f.req_id("sku", SkuCode::parse).map_err(at)?;
                 let as_movement = json!({
@@ -726,25 +729,9 @@ pub async fn resolve(
                 adjusted.push(movement);
             }
             // Reconciliation runs again: the ledger as of the count, with the adjustments.
-            let ends = state
-                .projector
-                .log_end(topics::MOVEMENTS)
-                .await
-                .map_err(projector_error)?;
-            if !state
-                .projector
-                .wait_through(
-                    ProjectionKind::Ledger,
-                    topics::MOVEMENTS,
-                    &ends,
-                    LEDGER_WAIT,
-                )
-                .await
-            {
-                return Err(ApiError::unavailable(
-                    "the ledger is behind the movements log; retry",
-                ));
-            }
+            let ends = ledger_at_log_end(&state).await?.ok_or_else(|| {
+                ApiError::unavailable("the ledger is behind the movements log; retry")
+            })?;
             let as_of = UtcMillis(window.effective_at.0 + 1);
             let mut ledger = state
                 .store
