@@ -133,13 +133,7 @@ async fn raw_produce_rate(args: &Args, records: usize, in_flight: usize) -> anyh
         records as f64 / encoding.elapsed().as_secs_f64()
     );
     let topic = "wes.bench.raw-produce";
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        wes_kafka::client_config(&args.bootstrap).create()?;
-    let new_topic =
-        rdkafka::admin::NewTopic::new(topic, 3, rdkafka::admin::TopicReplication::Fixed(1));
-    let _ = admin
-        .create_topics([&new_topic], &rdkafka::admin::AdminOptions::new())
-        .await?;
+    wes_kafka::admin::create_topic(&args.bootstrap, topic, 3, &[]).await?;
     producer.send_raw(topic, "warm-up", &payloads[0]).await?;
     let key = "frn:wes:warehouse:WH-Tokyo-01";
     let started = Instant::now();

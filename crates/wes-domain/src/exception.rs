@@ -7,31 +7,9 @@ use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-macro_rules! word_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-            /// The accepted words, comma separated (for error messages).
-            pub fn words() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-    };
-}
-pub(crate) use word_enum;
 
 word_enum!(
     /// What kind of exception the executor reports.

@@ -1,6 +1,7 @@
 //! Idempotency on `(partner_id, correlation_id)`: what a second request with a known key gets.
 
 use crate::UtcMillis;
+use crate::words::word_enum;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -11,6 +12,20 @@ pub const KEY_RETENTION_MILLIS: i64 = 30 * 24 * 3600 * 1000;
 /// How long a request may hold a key in flight before another request may take it over (the first
 /// one crashed or timed out). Longer than the producer's delivery timeout.
 pub const IN_FLIGHT_LEASE_MILLIS: i64 = 30_000;
+
+word_enum!(
+    /// The namespace of an idempotency key: one per kind of keyed request.
+    IdempotencyScope {
+        Movement = "movement",
+        Exception = "exception",
+        WorkStatus = "work-status",
+        Capacity = "capacity",
+        Dispatch = "dispatch",
+        Confirmation = "confirmation",
+        /// The claim that keeps a window to one confirmation.
+        Window = "window",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyState {

@@ -13,6 +13,7 @@ pub mod reconcile;
 pub mod rejection;
 pub mod release;
 pub mod supervisor;
+mod words;
 pub mod work_status;
 
 pub use ids::*;
@@ -20,7 +21,17 @@ pub use rejection::{Rejection, RejectionKind};
 
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in events and read models uses it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Default,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct UtcMillis(pub i64);
 

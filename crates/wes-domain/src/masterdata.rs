@@ -4,6 +4,7 @@
 use crate::UtcMillis;
 use crate::ids::*;
 use crate::rejection::Rejection;
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,32 +14,14 @@ pub struct Warehouse {
     pub name: String,
 }
 
-/// How a SKU is tracked: decides whether movements must carry a lot or a serial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Tracking {
-    None,
-    Lot,
-    Serial,
-}
-
-impl Tracking {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tracking::None => "NONE",
-            Tracking::Lot => "LOT",
-            Tracking::Serial => "SERIAL",
-        }
+word_enum!(
+    /// How a SKU is tracked: decides whether movements must carry a lot or a serial.
+    Tracking {
+        None = "NONE",
+        Lot = "LOT",
+        Serial = "SERIAL",
     }
-    pub fn parse(text: &str) -> Option<Tracking> {
-        match text {
-            "NONE" => Some(Tracking::None),
-            "LOT" => Some(Tracking::Lot),
-            "SERIAL" => Some(Tracking::Serial),
-            _ => None,
-        }
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sku {
@@ -55,34 +38,16 @@ pub struct Location {
     pub location: LocationCode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PartnerRole {
-    /// An executor (WES) posting realtime and confirmation events for its warehouses.
-    Executor,
-    /// Planner-internal administration: master data, releases, projections.
-    Admin,
-    /// A floor supervisor: works the supervisor queue (and, later, reconciliation windows).
-    Supervisor,
-}
-
-impl PartnerRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PartnerRole::Executor => "EXECUTOR",
-            PartnerRole::Admin => "ADMIN",
-            PartnerRole::Supervisor => "SUPERVISOR",
-        }
+word_enum!(
+    PartnerRole {
+        /// An executor (WES) posting realtime and confirmation events for its warehouses.
+        Executor = "EXECUTOR",
+        /// Planner-internal administration: master data, releases, projections.
+        Admin = "ADMIN",
+        /// A floor supervisor: works the supervisor queue (and, later, reconciliation windows).
+        Supervisor = "SUPERVISOR",
     }
-    pub fn parse(text: &str) -> Option<PartnerRole> {
-        match text {
-            "EXECUTOR" => Some(PartnerRole::Executor),
-            "ADMIN" => Some(PartnerRole::Admin),
-            "SUPERVISOR" => Some(PartnerRole::Supervisor),
-            _ => None,
-        }
-    }
-}
+);
 
 /// A partner of the registry. API keys are kept only as SHA-256 hex digests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

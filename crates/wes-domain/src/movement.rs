@@ -5,51 +5,24 @@ use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::{MasterData, Partner, Tracking};
 use crate::rejection::Rejection;
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MovementKind {
-    Pick,
-    Put,
-    Move,
-    Adjust,
-    Consume,
-    Produce,
-    Receive,
-    Ship,
-}
+word_enum!(
+    MovementKind {
+        Pick = "PICK",
+        Put = "PUT",
+        Move = "MOVE",
+        Adjust = "ADJUST",
+        Consume = "CONSUME",
+        Produce = "PRODUCE",
+        Receive = "RECEIVE",
+        Ship = "SHIP",
+    }
+);
 
 impl MovementKind {
-    pub const ALL: [MovementKind; 8] = [
-        MovementKind::Pick,
-        MovementKind::Put,
-        MovementKind::Move,
-        MovementKind::Adjust,
-        MovementKind::Consume,
-        MovementKind::Produce,
-        MovementKind::Receive,
-        MovementKind::Ship,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MovementKind::Pick => "PICK",
-            MovementKind::Put => "PUT",
-            MovementKind::Move => "MOVE",
-            MovementKind::Adjust => "ADJUST",
-            MovementKind::Consume => "CONSUME",
-            MovementKind::Produce => "PRODUCE",
-            MovementKind::Receive => "RECEIVE",
-            MovementKind::Ship => "SHIP",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
     fn requires_from(self) -> bool {
         matches!(
             self,
@@ -65,57 +38,21 @@ impl MovementKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DocumentType {
-    Pr,
-    Po,
-    So,
-    Receiver,
-    Shipper,
-    Workorder,
-    TransferOrder,
-    Vasorder,
-    RefurbishOrder,
-    CycleCount,
-    Other,
-}
-
-impl DocumentType {
-    pub const ALL: [DocumentType; 11] = [
-        DocumentType::Pr,
-        DocumentType::Po,
-        DocumentType::So,
-        DocumentType::Receiver,
-        DocumentType::Shipper,
-        DocumentType::Workorder,
-        DocumentType::TransferOrder,
-        DocumentType::Vasorder,
-        DocumentType::RefurbishOrder,
-        DocumentType::CycleCount,
-        DocumentType::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentType::Pr => "PR",
-            DocumentType::Po => "PO",
-            DocumentType::So => "SO",
-            DocumentType::Receiver => "RECEIVER",
-            DocumentType::Shipper => "SHIPPER",
-            DocumentType::Workorder => "WORKORDER",
-            DocumentType::TransferOrder => "TRANSFER_ORDER",
-            DocumentType::Vasorder => "VASORDER",
-            DocumentType::RefurbishOrder => "REFURBISH_ORDER",
-            DocumentType::CycleCount => "CYCLE_COUNT",
-            DocumentType::Other => "OTHER",
-        }
+word_enum!(
+    DocumentType {
+        Pr = "PR",
+        Po = "PO",
+        So = "SO",
+        Receiver = "RECEIVER",
+        Shipper = "SHIPPER",
+        Workorder = "WORKORDER",
+        TransferOrder = "TRANSFER_ORDER",
+        Vasorder = "VASORDER",
+        RefurbishOrder = "REFURBISH_ORDER",
+        CycleCount = "CYCLE_COUNT",
+        Other = "OTHER",
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
+);
 
 /// `{type, id, line_no?}`: the planner document a movement or release belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -161,35 +98,14 @@ impl DocumentRef {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ActorKind {
-    Human,
-    Robot,
-    Device,
-    System,
-}
-
-impl ActorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorKind::Human => "HUMAN",
-            ActorKind::Robot => "ROBOT",
-            ActorKind::Device => "DEVICE",
-            ActorKind::System => "SYSTEM",
-        }
+word_enum!(
+    ActorKind {
+        Human = "HUMAN",
+        Robot = "ROBOT",
+        Device = "DEVICE",
+        System = "SYSTEM",
     }
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            ActorKind::Human,
-            ActorKind::Robot,
-            ActorKind::Device,
-            ActorKind::System,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {

@@ -7,9 +7,47 @@ use crate::ids::*;
 use crate::masterdata::{MasterData, Partner};
 use crate::movement::{BalanceDelta, Movement, MovementKind, ledger_deltas, validate_movement};
 use crate::rejection::{Rejection, RejectionKind};
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+
+word_enum!(
+    /// Where a reconciliation window stands; ordered, and a window only ever moves forward.
+    WindowStatus {
+        Pending = "PENDING",
+        Discrepancy = "DISCREPANCY",
+        Reconciled = "RECONCILED",
+    }
+);
+
+word_enum!(
+    /// What an executor confirmed for a window.
+    ConfirmationKind {
+        ShiftSummary = "SHIFT_SUMMARY",
+        CycleCount = "CYCLE_COUNT",
+        InventorySnapshot = "INVENTORY_SNAPSHOT",
+    }
+);
+
+word_enum!(
+    /// How a supervisor resolved a DISCREPANCY window.
+    Resolution {
+        /// Compensating ADJUSTs make the ledger equal the confirmation.
+        AcceptConfirmation = "ACCEPT_CONFIRMATION",
+        /// The realtime stream stands; the confirmation's deltas are discarded.
+        AcceptRealtime = "ACCEPT_REALTIME",
+        /// The supervisor's own ADJUST lines, checked to reconcile the window before anything is written.
+        ManualAdjustment = "MANUAL_ADJUSTMENT",
+    }
+);
+
+impl Resolution {
+    /// The word the resolve API takes (`accept-confirmation`, …).
+    pub fn api_word(self) -> String {
+        self.as_str().to_ascii_lowercase().replace('_', "-")
+    }
+}
 
 /// Longest window a confirmation may cover (our rule): bounds the realtime scan of one reconcile.
 pub const MAX_WINDOW_MILLIS: i64 = 31 * 24 * 3600 * 1000;
@@ -261,30 +299,15 @@ pub fn compensation(line: &LineComparison) -> Vec<BalanceDelta> {
     .collect()
 }
 
-/// Which counted stock the ledger is compared on: a PARTIAL count (every cycle count) only the
-/// keys it counted; a FULL snapshot every key, so stock the ledger has and the snapshot lacks is
-/// flagged (counted 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CountScope {
-    Partial,
-    Full,
-}
-
-impl CountScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CountScope::Partial => "PARTIAL",
-            CountScope::Full => "FULL",
-        }
+word_enum!(
+    /// Which counted stock the ledger is compared on: a PARTIAL count (every cycle count) only the
+    /// keys it counted; a FULL snapshot every key, so stock the ledger has and the snapshot lacks is
+    /// flagged (counted 0).
+    CountScope {
+        Partial = "PARTIAL",
+        Full = "FULL",
     }
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "PARTIAL" => Some(CountScope::Partial),
-            "FULL" => Some(CountScope::Full),
-            _ => None,
-        }
-    }
-}
+);
 
 /// Compares counted stock with the ledger's balances as of the count.
 pub fn compare_stock(

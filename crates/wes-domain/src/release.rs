@@ -6,52 +6,23 @@ use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ReleaseKind {
-    ShipperReleased,
-    ReceiverExpected,
-    WorkorderReleased,
-    TransferOutReleased,
-    TransferInExpected,
-    VasorderReleased,
-    RefurbishOrderReleased,
-    Cancelled,
-}
-
-impl ReleaseKind {
-    pub const ALL: [ReleaseKind; 8] = [
-        ReleaseKind::ShipperReleased,
-        ReleaseKind::ReceiverExpected,
-        ReleaseKind::WorkorderReleased,
-        ReleaseKind::TransferOutReleased,
-        ReleaseKind::TransferInExpected,
-        ReleaseKind::VasorderReleased,
-        ReleaseKind::RefurbishOrderReleased,
-        ReleaseKind::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReleaseKind::ShipperReleased => "SHIPPER_RELEASED",
-            ReleaseKind::ReceiverExpected => "RECEIVER_EXPECTED",
-            ReleaseKind::WorkorderReleased => "WORKORDER_RELEASED",
-            ReleaseKind::TransferOutReleased => "TRANSFER_OUT_RELEASED",
-            ReleaseKind::TransferInExpected => "TRANSFER_IN_EXPECTED",
-            ReleaseKind::VasorderReleased => "VASORDER_RELEASED",
-            ReleaseKind::RefurbishOrderReleased => "REFURBISH_ORDER_RELEASED",
-            ReleaseKind::Cancelled => "CANCELLED",
-        }
+word_enum!(
+    ReleaseKind {
+        ShipperReleased = "SHIPPER_RELEASED",
+        ReceiverExpected = "RECEIVER_EXPECTED",
+        WorkorderReleased = "WORKORDER_RELEASED",
+        TransferOutReleased = "TRANSFER_OUT_RELEASED",
+        TransferInExpected = "TRANSFER_IN_EXPECTED",
+        VasorderReleased = "VASORDER_RELEASED",
+        RefurbishOrderReleased = "REFURBISH_ORDER_RELEASED",
+        Cancelled = "CANCELLED",
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BomDelta {

@@ -1,8 +1,7 @@
 //! The supervisor queue: entries that need a person (an executor's exception today), each moving
 //! OPEN → ACKNOWLEDGED → CLOSED with who and when. The rules here decide which steps are allowed.
 
-use crate::exception::word_enum;
-use serde::{Deserialize, Serialize};
+use crate::words::word_enum;
 
 word_enum!(
     /// Where an entry stands; ordered, and an entry only ever moves forward.
@@ -10,6 +9,15 @@ word_enum!(
         Open = "OPEN",
         Acknowledged = "ACKNOWLEDGED",
         Closed = "CLOSED",
+    }
+);
+
+word_enum!(
+    /// What opened a supervisor-queue entry.
+    QueueSource {
+        Exception = "EXCEPTION",
+        WindowDiscrepancy = "WINDOW_DISCREPANCY",
+        LateMovement = "LATE_MOVEMENT",
     }
 );
 

@@ -7,45 +7,22 @@ use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
+use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TaskStatus {
-    Assigned,
-    InProgress,
-    Paused,
-    Completed,
-    Cancelled,
-    Failed,
-}
+word_enum!(
+    TaskStatus {
+        Assigned = "ASSIGNED",
+        InProgress = "IN_PROGRESS",
+        Paused = "PAUSED",
+        Completed = "COMPLETED",
+        Cancelled = "CANCELLED",
+        Failed = "FAILED",
+    }
+);
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 6] = [
-        TaskStatus::Assigned,
-        TaskStatus::InProgress,
-        TaskStatus::Paused,
-        TaskStatus::Completed,
-        TaskStatus::Cancelled,
-        TaskStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Assigned => "ASSIGNED",
-            TaskStatus::InProgress => "IN_PROGRESS",
-            TaskStatus::Paused => "PAUSED",
-            TaskStatus::Completed => "COMPLETED",
-            TaskStatus::Cancelled => "CANCELLED",
-            TaskStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -86,29 +63,21 @@ pub struct TaskState {
     pub occurred_at: UtcMillis,
 }
 
-/// What one status event does to a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// The task moves to the event's status.
-    Applied,
-    /// Older (by `occurred_at`) than the current status: kept in history, status unchanged.
-    Stale,
-    /// Not a legal step from the current status: kept in history and flagged, status unchanged.
-    Illegal,
-    /// The task already ended: kept in history and flagged, status unchanged.
-    AfterTerminal,
-}
+word_enum!(
+    /// What one status event does to a task.
+    Transition {
+        /// The task moves to the event's status.
+        Applied = "APPLIED",
+        /// Older (by `occurred_at`) than the current status: kept in history, status unchanged.
+        Stale = "STALE",
+        /// Not a legal step from the current status: kept in history and flagged, status unchanged.
+        Illegal = "ILLEGAL",
+        /// The task already ended: kept in history and flagged, status unchanged.
+        AfterTerminal = "AFTER_TERMINAL",
+    }
+);
 
 impl Transition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transition::Applied => "APPLIED",
-            Transition::Stale => "STALE",
-            Transition::Illegal => "ILLEGAL",
-            Transition::AfterTerminal => "AFTER_TERMINAL",
-        }
-    }
-
     pub fn flagged(self) -> bool {
         matches!(self, Transition::Illegal | Transition::AfterTerminal)
     }
@@ -208,7 +177,7 @@ mod tests {
     #[test]
     fn terminal_states_stay_terminal_and_old_events_do_not_move_status_back() {
         for terminal in [Completed, Cancelled, Failed] {
-            for next in TaskStatus::ALL {
+            for &next in TaskStatus::ALL {
                 assert_eq!(
                     evolve(at(terminal, 5), next, UtcMillis(9)),
                     Transition::AfterTerminal

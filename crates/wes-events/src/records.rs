@@ -10,7 +10,8 @@ use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
 use wes_domain::reconcile::{
-    Comparison, LineComparison, LineKey, ShiftSummary, StockCount, Totals, WindowKey,
+    Comparison, ConfirmationKind, CountScope, LineComparison, LineKey, ShiftSummary, StockCount,
+    Totals, WindowKey,
 };
 use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
 use wes_domain::supervisor::SupervisorAction;
@@ -849,7 +850,7 @@ impl ConfirmationRecorded {
             payload_sha256,
             warehouse_id: w.warehouse_id.to_string(),
             warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
-            kind: "SHIFT_SUMMARY".into(),
+            kind: ConfirmationKind::ShiftSummary.as_str().into(),
             window_start: w.start.0,
             window_end: w.end.0,
             lines: summary
@@ -865,7 +866,7 @@ impl ConfirmationRecorded {
     /// A cycle count (`kind` CYCLE_COUNT) or an inventory snapshot (INVENTORY_SNAPSHOT).
     pub fn from_count(
         count: &StockCount,
-        kind: &str,
+        kind: ConfirmationKind,
         payload_sha256: String,
         recorded_at: UtcMillis,
     ) -> Self {
@@ -883,7 +884,7 @@ impl ConfirmationRecorded {
             payload_sha256,
             warehouse_id: w.warehouse_id.to_string(),
             warehouse_frn: WarehouseFrn::for_warehouse(&w.warehouse_id).to_string(),
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             window_start: w.start.0,
             window_end: w.end.0,
             lines: count
@@ -908,6 +909,18 @@ impl ConfirmationRecorded {
     /// The confirmed quantity per line.
     pub fn totals(&self) -> Result<Totals, EventsError> {
         totals_of(&self.lines)
+    }
+
+    pub fn confirmation_kind(&self) -> Result<ConfirmationKind, EventsError> {
+        ConfirmationKind::parse(&self.kind).ok_or_else(|| invalid("kind", &self.kind))
+    }
+
+    /// Counts and snapshots: which stock the count covers (PARTIAL when unrecorded).
+    pub fn count_scope(&self) -> Result<CountScope, EventsError> {
+        match &self.scope {
+            None => Ok(CountScope::Partial),
+            Some(s) => CountScope::parse(s).ok_or_else(|| invalid("scope", s)),
+        }
     }
 }
 
@@ -1114,8 +1127,9 @@ impl LateMovementFlagged {
     }
 }
 
-/// Any record the hub reads back from the log.
-#[derive(Debug, Clone, PartialEq)]
+/// Any record the hub appends or reads back from the log. It serializes as its payload alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Event {
     Movement(MovementRecorded),
     WorkStatus(WorkStatusRecorded),
@@ -1177,6 +1191,97 @@ impl Event {
             Event::Location(e) => &e.event_id,
             Event::Partner(e) => &e.event_id,
         }
+    }
+}
+
+/// Appending any record as an `Event`: its topic, key and the page it raises follow its type.
+macro_rules! event_routing {
+    ($($variant:ident($record:ident)),+ $(,)?) => {
+        impl Event {
+            /// The topic the record is written to.
+            pub fn topic(&self) -> &'static str {
+                match self { $(Event::$variant(_) => <$record as Routed>::TOPIC),+ }
+            }
+            /// The partition key (the warehouse FRN for per-warehouse topics).
+            pub fn key(&self) -> String {
+                match self { $(Event::$variant(e) => <$record as Routed>::key(routed!($record, e))),+ }
+            }
+            /// The notification appended along with the record, if it raises one.
+            pub fn notification(&self) -> Option<NotificationRaised> {
+                match self {
+                    $(Event::$variant(e) => <$record as Routed>::notification(routed!($record, e))),+
+                }
+            }
+        }
+    };
+}
+
+/// The `Routed` view of an event's payload (the two decision topics wrap one struct).
+macro_rules! routed {
+    (WindowReconciled, $e:expr) => {
+        &WindowReconciled($e.clone())
+    };
+    (WindowDiscrepancy, $e:expr) => {
+        &WindowDiscrepancy($e.clone())
+    };
+    ($record:ident, $e:expr) => {
+        $e
+    };
+}
+
+event_routing!(
+    Movement(MovementRecorded),
+    WorkStatus(WorkStatusRecorded),
+    Capacity(CapacityReported),
+    Exception(ExceptionRecorded),
+    SupervisorAction(SupervisorActionRecorded),
+    Notification(NotificationRaised),
+    Confirmation(ConfirmationRecorded),
+    WindowReconciled(WindowReconciled),
+    WindowDiscrepancy(WindowDiscrepancy),
+    LateMovement(LateMovementFlagged),
+    Dispatch(DispatchEvent),
+    Warehouse(WarehouseUpserted),
+    Sku(SkuUpserted),
+    Location(LocationUpserted),
+    Partner(PartnerUpserted),
+);
+
+macro_rules! into_event {
+    ($($variant:ident($record:ident)),+ $(,)?) => {
+        $(impl From<$record> for Event {
+            fn from(record: $record) -> Event {
+                Event::$variant(record)
+            }
+        })+
+    };
+}
+
+into_event!(
+    Movement(MovementRecorded),
+    WorkStatus(WorkStatusRecorded),
+    Capacity(CapacityReported),
+    Exception(ExceptionRecorded),
+    SupervisorAction(SupervisorActionRecorded),
+    Notification(NotificationRaised),
+    Confirmation(ConfirmationRecorded),
+    LateMovement(LateMovementFlagged),
+    Dispatch(DispatchEvent),
+    Warehouse(WarehouseUpserted),
+    Sku(SkuUpserted),
+    Location(LocationUpserted),
+    Partner(PartnerUpserted),
+);
+
+impl From<WindowReconciled> for Event {
+    fn from(record: WindowReconciled) -> Event {
+        Event::WindowReconciled(record.0)
+    }
+}
+
+impl From<WindowDiscrepancy> for Event {
+    fn from(record: WindowDiscrepancy) -> Event {
+        Event::WindowDiscrepancy(record.0)
     }
 }
 

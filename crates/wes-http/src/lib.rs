@@ -1,6 +1,7 @@
-//! HTTP adapter (axum): the partner API under `/wes/v1/` and the planner-internal API under
-//! `/planner/v1/`. Handlers validate through `wes_domain`, append through `wes_kafka` and read
-//! projections through `wes_store`; they hold no state of their own.
+//! HTTP adapter (axum), and only that: the partner API under `/wes/v1/` and the planner API
+//! under `/planner/v1/`. Handlers parse, authenticate, call the application (`wes_app`) or read a
+//! projection (`wes_store`), and map errors to problem documents. No business rule and no
+//! background task lives here.
 
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "512"]
@@ -9,7 +10,7 @@ mod auth;
 mod context;
 mod health;
 mod ingest;
-pub mod masterdata;
+mod masterdata;
 pub mod openapi;
 mod planner;
 pub mod problem;
@@ -17,16 +18,15 @@ pub mod ratelimit;
 mod realtime;
 mod supervisor;
 pub mod tls;
-pub mod windows;
+mod windows;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, get, post, put};
 use std::sync::Arc;
 use tokio::sync::watch;
-use wes_domain::PlannerId;
+use wes_app::App;
 use wes_domain::masterdata::MasterData;
-use wes_kafka::EventProducer;
 use wes_projector::Projector;
 use wes_store::Store;
 
@@ -40,21 +40,18 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Most items in one realtime array (413 above). Default 200.
     pub max_batch_items: usize,
-    /// `planner_id` put on releases that do not name one.
-    pub planner_id: PlannerId,
     pub bootstrap: String,
     pub registry_url: String,
-    /// This hub instance (persisted in its data directory): owner of its idempotency claims.
-    pub instance_id: String,
     /// Per-partner limit on partner-API requests.
     pub rate_limit: ratelimit::RateLimit,
-    /// Largest per-line difference the reconciler still counts as a match. Default 0.
-    pub reconcile_tolerance: i64,
 }
 
 pub struct AppState {
+    /// The application: every command goes through it.
+    pub app: Arc<App>,
+    /// Read models for queries that are plain reads.
     pub store: Store,
-    pub producer: EventProducer,
+    /// Projection status, rebuilds and readiness.
     pub projector: Arc<Projector>,
     pub masterdata: watch::Receiver<Arc<MasterData>>,
     pub settings: HttpSettings,

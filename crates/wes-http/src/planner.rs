@@ -2,7 +2,7 @@
 
 use crate::Shared;
 use crate::auth::{Credential, authenticate};
-use crate::ingest::{parse_body, respond};
+use crate::ingest::{parse_body, read_body, respond};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,9 +11,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wes_domain::masterdata::PartnerRole;
-use wes_domain::release::{ReleaseDefaults, validate_release};
-use wes_domain::{CorrelationId, PlannerId, Rejection};
-use wes_events::DispatchEvent;
 use wes_store::ProjectionKind;
 use wes_store::queries::MovementFilter;
 
@@ -35,97 +32,20 @@ fn admin(state: &Shared, credential: &Credential) -> Result<(), ApiError> {
     authenticate(credential, &state.masterdata(), PartnerRole::Admin).map(|_| ())
 }
 
-/// `POST /planner/v1/releases`: one release or an array; each gets its own result. Releases are
-/// keyed `(planner_id, correlation_id)` like realtime events; a missing `correlation_id` is assigned.
+/// `POST /planner/v1/releases`: one release or an array; each gets its own result (see
+/// `wes_app::releases`).
 pub async fn post_releases(
     State(state): State<Shared>,
     credential: Credential,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let md = state.masterdata();
-    authenticate(&credential, &md, PartnerRole::Admin)?;
-    let bytes = crate::ingest::read_body(body, state.settings.max_body_bytes).await?;
-    let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
-    // Assign correlation ids first, so the idempotency key and the result carry them.
-    let assign = |mut item: Value| {
-        if let Value::Object(map) = &mut item {
-            map.entry("correlation_id")
-                .or_insert_with(|| Value::String(uuid::Uuid::now_v7().to_string()));
-        }
-        item
-    };
-    let body = match body {
-        crate::ingest::Body::One(item) => crate::ingest::Body::One(assign(item)),
-        crate::ingest::Body::Many(items) => {
-            crate::ingest::Body::Many(items.into_iter().map(assign).collect())
-        }
-    };
-    // Which releases exist is read before validation (validation itself does no IO).
-    let mut known = std::collections::HashSet::new();
-    let items: Vec<&Value> = match &body {
-        crate::ingest::Body::One(item) => vec![item],
-        crate::ingest::Body::Many(items) => items.iter().collect(),
-    };
-    for item in items {
-        if let Some(original) = item.get("cancelled_correlation_id").and_then(Value::as_str) {
-            let planner = item
-                .get("planner_id")
-                .and_then(Value::as_str)
-                .unwrap_or(state.settings.planner_id.as_str());
-            if state.store.key_done("dispatch", planner, original).await?
-                || state.store.release_exists(planner, original).await?
-            {
-                known.insert((planner.to_owned(), original.to_owned()));
-            }
-        }
-    }
-    let planner_default = state.settings.planner_id.clone();
-    let planner_of = |item: &Value| {
-        item.get("planner_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    // Idempotency keys are `(planner_id, correlation_id)`; one request speaks for one planner.
-    let key_owner = match &body {
-        crate::ingest::Body::One(item) => planner_of(item),
-        crate::ingest::Body::Many(items) => items.first().and_then(planner_of),
-    }
-    .unwrap_or_else(|| planner_default.to_string());
-    // Items that name no planner belong to the request's planner.
-    let request_planner = PlannerId::parse(&key_owner).unwrap_or(planner_default);
-    respond(
-        &state,
-        "dispatch",
-        &key_owner.clone(),
-        None,
-        body,
-        |item, _fingerprint, now| {
-            if let Some(p) = planner_of(item)
-                && p != key_owner
-            {
-                return Err(Rejection::malformed(
-                    "/planner_id",
-                    "all releases of one request must share one planner_id",
-                ));
-            }
-            let defaults = ReleaseDefaults {
-                planner_id: request_planner.clone(),
-                correlation_id: CorrelationId::from_trusted(uuid::Uuid::now_v7().to_string()),
-                now,
-            };
-            let release = validate_release(
-                item,
-                &md,
-                defaults,
-                |planner: &PlannerId, original: &CorrelationId| {
-                    known.contains(&(planner.to_string(), original.to_string()))
-                },
-            )?;
-            Ok(DispatchEvent::from_domain(&release))
-        },
-    )
-    .await
+    admin(&state, &credential)?;
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let (single, items) =
+        parse_body(&headers, &bytes, state.settings.max_batch_items)?.into_items();
+    let results = state.app.release(items).await?;
+    Ok(respond(single, results))
 }
 
 #[derive(Deserialize)]
@@ -205,20 +125,12 @@ pub async fn movements(
     Ok(Json(json!({"movements": rows})))
 }
 
-pub(crate) fn projector_error(e: wes_projector::ProjectorError) -> ApiError {
-    match e {
-        wes_projector::ProjectorError::Kafka(k) => k.into(),
-        wes_projector::ProjectorError::Store(s) => s.into(),
-        other => ApiError::internal(other),
-    }
-}
-
 pub async fn projections(
     State(state): State<Shared>,
     credential: Credential,
 ) -> Result<Json<Value>, ApiError> {
     admin(&state, &credential)?;
-    let status = state.projector.status().await.map_err(projector_error)?;
+    let status = state.projector.status().await?;
     Ok(Json(json!({"projections": status})))
 }
 
@@ -234,11 +146,7 @@ pub async fn rebuild(
             ProjectionKind::ALL.map(|k| k.name()).join(", ")
         ))
     })?;
-    let report = state
-        .projector
-        .rebuild(kind)
-        .await
-        .map_err(projector_error)?;
+    let report = state.projector.rebuild(kind).await?;
     Ok(Json(json!(report)))
 }
 

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+use wes_app::AppError;
 use wes_domain::{Rejection, RejectionKind};
 
 /// Problem `type` URIs are `urn:wes:problem#<slug>`; `docs/errors.md` lists every slug.
@@ -172,32 +173,31 @@ impl From<Rejection> for ApiError {
     }
 }
 
-impl From<wes_store::StoreError> for ApiError {
-    fn from(e: wes_store::StoreError) -> Self {
-        if e.is_unavailable() {
-            tracing::warn!(error = %e, "database unavailable");
-            ApiError::unavailable("the database is unavailable")
-        } else {
-            ApiError::internal(e)
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Rejected(r) => r.into(),
+            AppError::NotFound(detail) => ApiError::not_found(detail),
+            AppError::Missing { field, detail } => ApiError::not_found(detail).with_field(&field),
+            AppError::Conflict(detail) => ApiError::state_conflict(detail),
+            AppError::InFlight(detail) => ApiError::conflict_in_flight(detail),
+            AppError::KeyReused(detail) => ApiError::key_reused(detail),
+            AppError::CrossWarehouse(detail) => ApiError::cross_warehouse(detail),
+            AppError::Unavailable(detail) => ApiError::unavailable(detail),
+            AppError::Internal(cause) => ApiError::internal(cause),
         }
     }
 }
 
-impl From<wes_kafka::KafkaError> for ApiError {
-    fn from(e: wes_kafka::KafkaError) -> Self {
-        if e.is_queue_full() {
-            tracing::warn!(error = %e, "producer queue full");
-            ApiError::unavailable(
-                "the hub's outbound queue to the event log is full; retry with the same correlation_id",
-            )
-        } else if e.is_unavailable() {
-            tracing::warn!(error = %e, "broker or registry unavailable");
-            ApiError::unavailable(
-                "the event log did not confirm the write in time; retry with the same correlation_id",
-            )
-        } else {
-            ApiError::internal(e)
-        }
+impl From<wes_store::StoreError> for ApiError {
+    fn from(e: wes_store::StoreError) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<wes_projector::ProjectorError> for ApiError {
+    fn from(e: wes_projector::ProjectorError) -> Self {
+        AppError::from(e).into()
     }
 }
 

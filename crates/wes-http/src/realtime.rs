@@ -2,7 +2,7 @@
 
 use crate::Shared;
 use crate::auth::{Credential, executor};
-use crate::ingest::{parse_body, read_body, respond};
+use crate::ingest::{ingest_for, parse_body, read_body};
 use crate::problem::ApiError;
 use axum::body::Body;
 use axum::extract::State;
@@ -11,37 +11,32 @@ use axum::response::Response;
 use serde_json::Value;
 use wes_domain::capacity::validate_capacity;
 use wes_domain::exception::validate_exception;
+use wes_domain::idempotency::IdempotencyScope;
 use wes_domain::masterdata::{MasterData, Partner};
 use wes_domain::movement::validate_movement;
 use wes_domain::work_status::validate_work_status;
 use wes_domain::{Rejection, UtcMillis};
 use wes_events::{
-    CapacityReported, ExceptionRecorded, MovementRecorded, Routed, WorkStatusRecorded,
+    CapacityReported, Event, ExceptionRecorded, MovementRecorded, WorkStatusRecorded,
 };
 
 /// The shape every realtime endpoint shares: authenticate the executor and charge its rate limit
 /// before reading the body, then validate each item into its event and ingest under `scope`.
-async fn realtime<T: Routed>(
+async fn realtime(
     state: Shared,
     credential: Credential,
     headers: HeaderMap,
     body: Body,
-    scope: &str,
-    to_record: impl Fn(&Value, &MasterData, &Partner, String, UtcMillis) -> Result<T, Rejection>,
+    scope: IdempotencyScope,
+    to_event: impl Fn(&Value, &MasterData, &Partner, String, UtcMillis) -> Result<Event, Rejection>,
 ) -> Result<Response, ApiError> {
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     let body = parse_body(&headers, &bytes, state.settings.max_batch_items)?;
-    let key_owner = partner.partner_id.to_string();
-    respond(
-        &state,
-        scope,
-        &key_owner,
-        Some(&partner),
-        body,
-        |item, fingerprint, now| to_record(item, &md, &partner, fingerprint, now),
-    )
+    ingest_for(&state, scope, &partner, body, |item, fingerprint, now| {
+        to_event(item, &md, &partner, fingerprint, now)
+    })
     .await
 }
 
@@ -57,15 +52,13 @@ pub async fn movements(
         credential,
         headers,
         body,
-        "movement",
+        IdempotencyScope::Movement,
         |item, md, partner, fingerprint, now| {
             let movement = validate_movement(item, md, partner)?;
-            Ok(MovementRecorded::from_domain(
-                &movement,
-                &partner.partner_id,
-                fingerprint,
-                now,
-            ))
+            Ok(
+                MovementRecorded::from_domain(&movement, &partner.partner_id, fingerprint, now)
+                    .into(),
+            )
         },
     )
     .await
@@ -83,15 +76,13 @@ pub async fn exceptions(
         credential,
         headers,
         body,
-        "exception",
+        IdempotencyScope::Exception,
         |item, md, partner, fingerprint, now| {
             let report = validate_exception(item, md)?;
-            Ok(ExceptionRecorded::from_domain(
-                &report,
-                &partner.partner_id,
-                fingerprint,
-                now,
-            ))
+            Ok(
+                ExceptionRecorded::from_domain(&report, &partner.partner_id, fingerprint, now)
+                    .into(),
+            )
         },
     )
     .await
@@ -109,15 +100,13 @@ pub async fn work_status(
         credential,
         headers,
         body,
-        "work-status",
+        IdempotencyScope::WorkStatus,
         |item, md, partner, fingerprint, now| {
             let status = validate_work_status(item, md)?;
-            Ok(WorkStatusRecorded::from_domain(
-                &status,
-                &partner.partner_id,
-                fingerprint,
-                now,
-            ))
+            Ok(
+                WorkStatusRecorded::from_domain(&status, &partner.partner_id, fingerprint, now)
+                    .into(),
+            )
         },
     )
     .await
@@ -135,15 +124,13 @@ pub async fn capacity(
         credential,
         headers,
         body,
-        "capacity",
+        IdempotencyScope::Capacity,
         |item, md, partner, fingerprint, now| {
             let snapshot = validate_capacity(item, md)?;
-            Ok(CapacityReported::from_domain(
-                &snapshot,
-                &partner.partner_id,
-                fingerprint,
-                now,
-            ))
+            Ok(
+                CapacityReported::from_domain(&snapshot, &partner.partner_id, fingerprint, now)
+                    .into(),
+            )
         },
     )
     .await

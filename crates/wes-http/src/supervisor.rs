@@ -1,6 +1,5 @@
 //! Supervisor API (supervisor credentials, limited to the partner's warehouses): the supervisor
-//! queue, and acknowledging and closing its entries. Each step is an event on
-//! `wes.supervisor.actions.v1`; the answer waits until the queue projection shows it.
+//! queue, and acknowledging and closing its entries (`wes_app::supervisor`).
 
 use crate::Shared;
 use crate::auth::{Credential, authenticate};
@@ -11,17 +10,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::time::Duration;
+use wes_app::supervisor::Step;
 use wes_domain::exception::{ExceptionCode, Severity};
 use wes_domain::masterdata::{Partner, PartnerRole};
-use wes_domain::supervisor::{EntryStatus, SupervisorAction, decide};
+use wes_domain::supervisor::{EntryStatus, QueueSource, SupervisorAction};
 use wes_domain::{UtcMillis, WarehouseId, is_valid_id};
-use wes_events::{Routed, SupervisorActionRecorded};
-use wes_store::ProjectionKind;
 use wes_store::queries::QueueFilter;
-
-/// How long an action waits for the queue projection to show it before answering anyway.
-const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest `reason` or `note` accepted.
 const MAX_REASON_CHARS: usize = 2000;
 
@@ -76,19 +70,24 @@ pub struct QueueQuery {
     limit: Option<i64>,
 }
 
-fn word<'a>(
+/// An optional query word parsed into its enum; an unknown word is a 400 naming the field.
+pub(crate) fn word<T>(
     field: &str,
-    text: &'a Option<String>,
-    known: fn(&str) -> bool,
-    words: String,
-) -> Result<Option<&'a str>, ApiError> {
-    match text.as_deref() {
-        Some(t) if !known(t) => Err(ApiError::bad_request(format!(
-            "`{field}` has unknown value {t:?}; expected one of {words}"
-        ))
-        .with_field(&format!("/{field}"))),
-        other => Ok(other),
-    }
+    text: &Option<String>,
+    parse: fn(&str) -> Option<T>,
+    words: fn() -> String,
+) -> Result<Option<T>, ApiError> {
+    text.as_deref()
+        .map(|t| {
+            parse(t).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`{field}` has unknown value {t:?}; expected one of {}",
+                    words()
+                ))
+                .with_field(&format!("/{field}"))
+            })
+        })
+        .transpose()
 }
 
 fn time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
@@ -113,30 +112,10 @@ pub async fn queue(
     let warehouses = visible_warehouses(&partner, &q.warehouse_id)?;
     let filter = QueueFilter {
         warehouses,
-        source: word(
-            "source",
-            &q.source,
-            |t| matches!(t, "EXCEPTION" | "WINDOW_DISCREPANCY" | "LATE_MOVEMENT"),
-            "EXCEPTION, WINDOW_DISCREPANCY, LATE_MOVEMENT".into(),
-        )?,
-        status: word(
-            "status",
-            &q.status,
-            |t| EntryStatus::parse(t).is_some(),
-            EntryStatus::words(),
-        )?,
-        severity: word(
-            "severity",
-            &q.severity,
-            |t| Severity::parse(t).is_some(),
-            Severity::words(),
-        )?,
-        code: word(
-            "code",
-            &q.code,
-            |t| ExceptionCode::parse(t).is_some(),
-            ExceptionCode::words(),
-        )?,
+        source: word("source", &q.source, QueueSource::parse, QueueSource::words)?,
+        status: word("status", &q.status, EntryStatus::parse, EntryStatus::words)?,
+        severity: word("severity", &q.severity, Severity::parse, Severity::words)?,
+        code: word("code", &q.code, ExceptionCode::parse, ExceptionCode::words)?,
         from: time("from", &q.from)?,
         to: time("to", &q.to)?,
     };
@@ -146,22 +125,6 @@ pub async fn queue(
     Ok(Json(json!({"entries": entries, "truncated": truncated})))
 }
 
-async fn entry_detail(
-    state: &Shared,
-    partner: &Partner,
-    entry_id: &str,
-) -> Result<Value, ApiError> {
-    let (entry, steps) = state
-        .store
-        .supervisor_entry(entry_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no supervisor-queue entry {entry_id}")))?;
-    check_warehouse(partner, &entry.warehouse_id)?;
-    let mut body = serde_json::to_value(&entry).map_err(ApiError::internal)?;
-    body["steps"] = serde_json::to_value(&steps).map_err(ApiError::internal)?;
-    Ok(body)
-}
-
 /// `GET /planner/v1/supervisor/queue/{entry_id}`: one entry with its audit trail.
 pub async fn entry(
     State(state): State<Shared>,
@@ -169,7 +132,7 @@ pub async fn entry(
     Path(entry_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let partner = supervisor(&state, &credential)?;
-    Ok(Json(entry_detail(&state, &partner, &entry_id).await?))
+    Ok(Json(state.app.entry_detail(&partner, &entry_id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,39 +203,11 @@ async fn act(
         ))
         .with_field("/reason"));
     }
-    if action == SupervisorAction::Close && reason.is_none() {
-        return Err(
-            ApiError::bad_request("closing an entry needs a non-empty `reason`")
-                .with_field("/reason"),
-        );
-    }
-    let (entry, _) = state
-        .store
-        .supervisor_entry(&entry_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no supervisor-queue entry {entry_id}")))?;
-    check_warehouse(&partner, &entry.warehouse_id)?;
-    let current = EntryStatus::parse(&entry.status).unwrap_or(EntryStatus::Open);
-    decide(current, action).map_err(|conflict| ApiError::state_conflict(conflict.to_string()))?;
-    let event = SupervisorActionRecorded::new(
-        &entry_id,
-        &WarehouseId::from_trusted(&entry.warehouse_id),
+    let step = Step {
+        entry_id,
         action,
-        &supervisor_id,
-        &partner.partner_id,
+        supervisor_id,
         reason,
-        UtcMillis(chrono::Utc::now().timestamp_millis()),
-    );
-    let delivery = state.producer.send(&event).await?;
-    state
-        .projector
-        .wait_applied(
-            ProjectionKind::Supervisor,
-            SupervisorActionRecorded::TOPIC,
-            delivery.partition,
-            delivery.offset,
-            VISIBILITY_TIMEOUT,
-        )
-        .await;
-    Ok(Json(entry_detail(&state, &partner, &entry_id).await?))
+    };
+    Ok(Json(state.app.supervisor_step(&partner, step).await?))
 }

@@ -207,3 +207,25 @@ pub async fn ensure_topics(
     apply(bootstrap, &missing).await?;
     Ok(missing)
 }
+
+/// Creates one topic outside the catalog (the registry's `_schemas`, a benchmark's own) unless it
+/// exists already.
+pub async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), KafkaError> {
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
+    let options = AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT));
+    for result in admin(bootstrap)?.create_topics([&topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(KafkaError::Admin(format!("create {name}: {code}"))),
+        }
+    }
+    Ok(())
+}

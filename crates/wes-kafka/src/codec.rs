@@ -87,14 +87,28 @@ impl Codec {
     }
 
     pub async fn encode<T: Routed>(&self, record: &T) -> Result<Vec<u8>, KafkaError> {
-        let schema = self.schemas.get(T::TOPIC).ok_or_else(|| {
-            KafkaError::Registry(format!("topic {} is not in the catalog", T::TOPIC))
-        })?;
+        self.encode_as(T::TOPIC, record).await
+    }
+
+    /// Encodes any record with the schema of the topic it is written to.
+    pub async fn encode_event(&self, event: &Event) -> Result<Vec<u8>, KafkaError> {
+        self.encode_as(event.topic(), event).await
+    }
+
+    async fn encode_as<T: serde::Serialize>(
+        &self,
+        topic: &str,
+        record: &T,
+    ) -> Result<Vec<u8>, KafkaError> {
+        let schema = self
+            .schemas
+            .get(topic)
+            .ok_or_else(|| KafkaError::Registry(format!("topic {topic} is not in the catalog")))?;
         let value = apache_avro::to_value(record)
             .and_then(|v| v.resolve(schema))
             .map_err(|e| KafkaError::Events(wes_events::EventsError::Avro(e)))?;
         self.encoder
-            .encode_value(value, self.strategy(T::TOPIC)?)
+            .encode_value(value, self.strategy(topic)?)
             .await
             .map_err(|e| {
                 self.encoder.remove_errors_from_cache();

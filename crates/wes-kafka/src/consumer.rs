@@ -1,16 +1,119 @@
-//! Consumers the hub uses: manually assigned ones for projections (their offsets live in SQL, not in
-//! Kafka) and watermark look-ups for lag.
+//! Reading the log: `LogReader`, assigned to exact positions (projections and reactors keep their
+//! offsets in SQL, not in Kafka), and metadata look-ups (partitions, log ends) for lag and waits.
 
 use crate::{KafkaError, client_config};
+use futures::FutureExt;
+use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
+
+/// One record as read from the log, not yet decoded.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A consumer assigned to exact `(topic, partition, next_offset)` positions, read in batches.
+pub struct LogReader {
+    consumer: StreamConsumer,
+}
+
+impl LogReader {
+    pub fn assign(bootstrap: &str, positions: &[(String, i32, i64)]) -> Result<Self, KafkaError> {
+        Ok(LogReader {
+            consumer: assigned_consumer(bootstrap, positions)?,
+        })
+    }
+
+    /// The records ready now (at most `max`), after waiting up to `wait` for the first one;
+    /// empty when none arrived in time.
+    pub async fn next_batch(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogRecord>, KafkaError> {
+        let Ok(first) = tokio::time::timeout(wait, self.consumer.recv()).await else {
+            return Ok(vec![]);
+        };
+        let mut batch = vec![owned(first?)];
+        while batch.len() < max {
+            match self.consumer.recv().now_or_never() {
+                Some(message) => batch.push(owned(message?)),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The next offset this reader will return for `(topic, partition)`, once it has one.
+    pub fn position(&self, topic: &str, partition: i32) -> Result<Option<i64>, KafkaError> {
+        let positions = self.consumer.position()?;
+        Ok(
+            match positions
+                .find_partition(topic, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(at)) => Some(at),
+                _ => None,
+            },
+        )
+    }
+}
+
+fn owned(message: rdkafka::message::BorrowedMessage<'_>) -> LogRecord {
+    LogRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+    }
+}
+
+/// The next offset of every partition of `topic` (what the log holds now), `(partition, end)`.
+pub async fn log_ends(bootstrap: &str, topic: &str) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let client = metadata_client(&bootstrap)?;
+        let mut ends = vec![];
+        for partition in 0..partitions(&client, &topic)? {
+            ends.push((partition, watermarks(&client, &topic, partition)?.1));
+        }
+        Ok(ends)
+    })
+    .await
+    .map_err(|e| KafkaError::Admin(format!("log-end task: {e}")))?
+}
+
+/// `(topic, partition, start)` for every partition of `topics`: the stored offset, else 0.
+pub async fn positions_of(
+    bootstrap: &str,
+    topics: &[&str],
+    stored: &[(String, i32, i64)],
+) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    let mut positions = vec![];
+    for topic in topics {
+        for (partition, _) in log_ends(bootstrap, topic).await? {
+            let offset = stored
+                .iter()
+                .find(|(t, p, _)| t == topic && *p == partition)
+                .map_or(0, |(_, _, o)| *o);
+            positions.push((topic.to_string(), partition, offset));
+        }
+    }
+    Ok(positions)
+}
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A consumer assigned to exact `(topic, partition, next_offset)` positions. Kafka offset commits are
 /// off: the caller stores positions itself.
-pub fn assigned_consumer(
+fn assigned_consumer(
     bootstrap: &str,
     positions: &[(String, i32, i64)],
 ) -> Result<StreamConsumer, KafkaError> {

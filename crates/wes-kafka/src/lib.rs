@@ -8,7 +8,8 @@ pub mod producer;
 pub mod subscriber;
 
 pub use codec::Codec;
-pub use producer::{Delivery, EventProducer};
+pub use consumer::{LogReader, LogRecord};
+pub use producer::{Delivery, EventProducer, RawProducer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {

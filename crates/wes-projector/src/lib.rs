@@ -3,20 +3,18 @@
 //! transaction). A runner that fails retries with back-off and reports the error; it never skips a
 //! record, so a projection can lag but never silently diverge from the log.
 
-use futures::StreamExt;
-use rdkafka::Message;
-use rdkafka::consumer::Consumer;
-use rdkafka::message::OwnedMessage;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use wes_events::Event;
-use wes_kafka::Codec;
-use wes_kafka::consumer::{assigned_consumer, metadata_client, partitions, watermarks};
+use wes_kafka::consumer::{log_ends, positions_of};
+use wes_kafka::{Codec, LogReader, LogRecord};
 use wes_store::projection::Record;
 use wes_store::{ApplyOutcome, ProjectionKind, Store, Tables};
+
+pub mod reactor;
 
 const MAX_BATCH: usize = 1000;
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
@@ -80,61 +78,52 @@ pub struct RebuildReport {
     pub duration_ms: u128,
 }
 
-async fn decode_all(
+/// How long a reader waits for a record before its loop looks around (rebuild progress, ticks).
+const POLL: Duration = Duration::from_millis(500);
+
+pub(crate) async fn decode_all(
     codec: &Codec,
-    messages: &[rdkafka::message::OwnedMessage],
+    records: &[LogRecord],
 ) -> Result<Vec<Event>, wes_kafka::KafkaError> {
-    let mut events = Vec::with_capacity(messages.len());
-    for m in messages {
-        let payload = m.payload().unwrap_or_default();
-        events.push(codec.decode(payload).await?);
+    let mut events = Vec::with_capacity(records.len());
+    for r in records {
+        events.push(
+            codec
+                .decode(r.payload.as_deref().unwrap_or_default())
+                .await?,
+        );
     }
     Ok(events)
 }
 
-type Polled<'a> = Result<rdkafka::message::BorrowedMessage<'a>, rdkafka::error::KafkaError>;
-
-/// Owned copies of a chunk of polled messages (the first consumer error fails the chunk).
-fn detach(chunk: Vec<Polled<'_>>) -> Result<Vec<OwnedMessage>, ProjectorError> {
-    let messages = chunk
-        .into_iter()
-        .map(|m| m.map(|m| m.detach()))
-        .collect::<Result<_, _>>();
-    Ok(messages.map_err(wes_kafka::KafkaError::from)?)
+/// Decodes, retrying in place while the registry is unreachable: a batch is never dropped.
+pub(crate) async fn decode_retrying(
+    codec: &Codec,
+    records: &[LogRecord],
+    report: impl Fn(Option<String>),
+) -> Vec<Event> {
+    loop {
+        match decode_all(codec, records).await {
+            Ok(events) => break events,
+            Err(e) => {
+                report(Some(format!("decoding: {e}")));
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+        }
+    }
 }
 
-/// Pairs each message with its decoded event and its position in the log.
-fn records<'a>(messages: &'a [OwnedMessage], events: &'a [Event]) -> Vec<Record<'a>> {
-    messages
-        .iter()
+/// Pairs each record with its decoded event and its position in the log.
+pub(crate) fn records<'a>(raw: &'a [LogRecord], events: &'a [Event]) -> Vec<Record<'a>> {
+    raw.iter()
         .zip(events)
         .map(|(m, e)| Record {
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
+            topic: &m.topic,
+            partition: m.partition,
+            offset: m.offset,
             event: e,
         })
         .collect()
-}
-
-/// Every `(topic, partition)` of a projection with its start offset: stored, else 0.
-fn start_positions(
-    bootstrap: &str,
-    kind: ProjectionKind,
-    stored: &[(String, i32, i64)],
-) -> Result<Vec<(String, i32, i64)>, ProjectorError> {
-    let client = metadata_client(bootstrap)?;
-    let mut positions = vec![];
-    for topic in kind.topics() {
-        for partition in 0..partitions(&client, topic)? {
-            let offset = stored
-                .iter()
-                .find(|(t, p, _)| t == topic && *p == partition)
-                .map_or(0, |(_, _, o)| *o);
-            positions.push((topic.to_string(), partition, offset));
-        }
-    }
-    Ok(positions)
 }
 
 impl Projector {
@@ -202,12 +191,7 @@ impl Projector {
     ) -> Result<(), ProjectorError> {
         let kind = runner.kind;
         let position = self.store.position(kind, &Tables::LIVE).await?;
-        let bootstrap = self.bootstrap.clone();
-        let stored = position.offsets.clone();
-        let starts =
-            tokio::task::spawn_blocking(move || start_positions(&bootstrap, kind, &stored))
-                .await
-                .expect("metadata task")?;
+        let starts = positions_of(&self.bootstrap, kind.topics(), &position.offsets).await?;
         {
             let mut committed = runner.committed.lock().expect("lock");
             committed.clear();
@@ -215,24 +199,18 @@ impl Projector {
                 committed.insert((t.clone(), *p), *o);
             }
         }
-        let consumer = assigned_consumer(&self.bootstrap, &starts)?;
+        let reader = LogReader::assign(&self.bootstrap, &starts)?;
         runner
             .started
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Self::report(runner, None);
-        let mut stream = consumer.stream().ready_chunks(MAX_BATCH);
-        while let Some(chunk) = stream.next().await {
-            let messages = detach(chunk)?;
+        loop {
+            let messages = reader.next_batch(MAX_BATCH, POLL).await?;
+            if messages.is_empty() {
+                continue;
+            }
             // Decoding and applying retry in place: a batch is never dropped.
-            let events = loop {
-                match decode_all(&self.codec, &messages).await {
-                    Ok(events) => break events,
-                    Err(e) => {
-                        Self::report(runner, Some(format!("decoding: {e}")));
-                        tokio::time::sleep(RETRY_BACKOFF).await;
-                    }
-                }
-            };
+            let events = decode_retrying(&self.codec, &messages, |e| Self::report(runner, e)).await;
             let records = records(&messages, &events);
             let outcome = loop {
                 let _applying = runner.apply_lock.lock().await;
@@ -262,7 +240,6 @@ impl Projector {
             }
             runner.changed.send_modify(|n| *n += 1);
         }
-        Ok(())
     }
 
     /// Waits until `kind` has applied the record at `offset` of `(topic, partition)`.
@@ -303,17 +280,7 @@ impl Projector {
 
     /// The log end offset of each partition of `topic`: `(partition, next offset)`.
     pub async fn log_end(&self, topic: &str) -> Result<Vec<(i32, i64)>, ProjectorError> {
-        let (bootstrap, topic) = (self.bootstrap.clone(), topic.to_owned());
-        tokio::task::spawn_blocking(move || -> Result<Vec<(i32, i64)>, ProjectorError> {
-            let client = metadata_client(&bootstrap)?;
-            let mut ends = vec![];
-            for partition in 0..partitions(&client, &topic)? {
-                ends.push((partition, watermarks(&client, &topic, partition)?.1));
-            }
-            Ok(ends)
-        })
-        .await
-        .expect("log end task")
+        Ok(log_ends(&self.bootstrap, topic).await?)
     }
 
     /// Waits until `kind` has applied every record of `topic` below `ends`.
@@ -351,28 +318,22 @@ impl Projector {
         for runner in &self.runners {
             let kind = runner.kind;
             let stored = self.store.position(kind, &Tables::LIVE).await?.offsets;
-            let bootstrap = self.bootstrap.clone();
-            let partitions = tokio::task::spawn_blocking(
-                move || -> Result<Vec<PartitionStatus>, ProjectorError> {
-                    let client = metadata_client(&bootstrap)?;
-                    let mut rows = vec![];
-                    for (topic, partition, stored_offset) in
-                        start_positions(&bootstrap, kind, &stored)?
-                    {
-                        let (_, high) = watermarks(&client, &topic, partition)?;
-                        rows.push(PartitionStatus {
-                            topic,
-                            partition,
-                            stored_offset,
-                            log_end_offset: high,
-                            lag: (high - stored_offset).max(0),
-                        });
-                    }
-                    Ok(rows)
-                },
-            )
-            .await
-            .expect("status task")?;
+            let mut partitions = vec![];
+            for topic in kind.topics() {
+                for (partition, high) in log_ends(&self.bootstrap, topic).await? {
+                    let stored_offset = stored
+                        .iter()
+                        .find(|(t, p, _)| t == topic && *p == partition)
+                        .map_or(0, |(_, _, o)| *o);
+                    partitions.push(PartitionStatus {
+                        topic: topic.to_string(),
+                        partition,
+                        stored_offset,
+                        log_end_offset: high,
+                        lag: (high - stored_offset).max(0),
+                    });
+                }
+            }
             let lag = partitions.iter().map(|p| p.lag).sum();
             out.push(ProjectionStatus {
                 name: kind.name(),
@@ -394,20 +355,12 @@ impl Projector {
         let runner = self.runner(kind);
         let _paused = runner.apply_lock.lock().await;
         self.store.prepare_shadow(kind).await?;
-        let bootstrap = self.bootstrap.clone();
-        let targets = tokio::task::spawn_blocking(
-            move || -> Result<Vec<(String, i32, i64)>, ProjectorError> {
-                let client = metadata_client(&bootstrap)?;
-                let mut targets = vec![];
-                for (topic, partition, _) in start_positions(&bootstrap, kind, &[])? {
-                    let (_, high) = watermarks(&client, &topic, partition)?;
-                    targets.push((topic, partition, high));
-                }
-                Ok(targets)
-            },
-        )
-        .await
-        .expect("rebuild metadata task")?;
+        let mut targets = vec![];
+        for topic in kind.topics() {
+            for (partition, high) in log_ends(&self.bootstrap, topic).await? {
+                targets.push((topic.to_string(), partition, high));
+            }
+        }
         let mut remaining: HashMap<(String, i32), i64> = targets
             .iter()
             .filter(|(_, _, high)| *high > 0)
@@ -415,18 +368,25 @@ impl Projector {
             .collect();
         let starts: Vec<(String, i32, i64)> =
             targets.iter().map(|(t, p, _)| (t.clone(), *p, 0)).collect();
-        let consumer = assigned_consumer(&self.bootstrap, &starts)?;
-        let mut stream = consumer.stream().ready_chunks(MAX_BATCH);
+        let reader = LogReader::assign(&self.bootstrap, &starts)?;
         let mut replayed = 0;
         let mut last_progress = Instant::now();
         while !remaining.is_empty() {
-            let Ok(next) = tokio::time::timeout(Duration::from_millis(500), stream.next()).await
-            else {
+            let messages = reader.next_batch(MAX_BATCH, POLL).await?;
+            if messages.is_empty() {
                 // Nothing arrived: a compacted partition may end in a hole, so ask for the position.
-                let positions = consumer.position().map_err(wes_kafka::KafkaError::from)?;
-                remaining.retain(|(topic, partition), high| {
-                    !matches!(positions.find_partition(topic, *partition).map(|e| e.offset()), Some(rdkafka::Offset::Offset(at)) if at >= *high)
-                });
+                let mut done = vec![];
+                for ((topic, partition), high) in &remaining {
+                    if reader
+                        .position(topic, *partition)?
+                        .is_some_and(|at| at >= *high)
+                    {
+                        done.push((topic.clone(), *partition));
+                    }
+                }
+                for key in done {
+                    remaining.remove(&key);
+                }
                 if last_progress.elapsed() > Duration::from_secs(30) {
                     return Err(ProjectorError::Stalled(
                         kind.name(),
@@ -434,18 +394,15 @@ impl Projector {
                     ));
                 }
                 continue;
-            };
+            }
             last_progress = Instant::now();
-            let chunk =
-                next.ok_or_else(|| ProjectorError::Stalled(kind.name(), "consumer closed".into()))?;
-            let messages = detach(chunk)?;
             // Only what was in the log when the rebuild began; the live runner takes the rest.
             let messages: Vec<_> = messages
                 .into_iter()
                 .filter(|m| {
                     remaining
-                        .get(&(m.topic().to_owned(), m.partition()))
-                        .is_some_and(|high| m.offset() < *high)
+                        .get(&(m.topic.clone(), m.partition))
+                        .is_some_and(|high| m.offset < *high)
                 })
                 .collect();
             let events = decode_all(&self.codec, &messages).await?;
@@ -455,10 +412,10 @@ impl Projector {
                 .await?;
             replayed += records.len();
             for m in &messages {
-                let key = (m.topic().to_owned(), m.partition());
+                let key = (m.topic.clone(), m.partition);
                 if remaining
                     .get(&key)
-                    .is_some_and(|high| m.offset() + 1 >= *high)
+                    .is_some_and(|high| m.offset + 1 >= *high)
                 {
                     remaining.remove(&key);
                 }

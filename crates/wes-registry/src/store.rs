@@ -2,24 +2,19 @@
 
 use crate::compat::{CompatibilityLevel, check};
 use apache_avro::Schema;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use wes_kafka::{LogReader, RawProducer};
 
 pub const SCHEMAS_TOPIC: &str = "_schemas";
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(#[from] wes_kafka::KafkaError),
     #[error("invalid schema: {0}")]
     InvalidSchema(String),
     #[error("schema is incompatible with the registered versions: {0:?}")]
@@ -160,66 +155,30 @@ impl State {
 pub struct Registry {
     state: RwLock<State>,
     write_lock: Mutex<()>,
-    producer: FutureProducer,
-}
-
-fn config(bootstrap: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("broker.address.family", "v4")
-        .set("log_level", "3");
-    c
+    producer: RawProducer,
 }
 
 impl Registry {
     /// Creates `_schemas` when missing and replays it.
     pub async fn open(bootstrap: &str) -> Result<Arc<Registry>, RegistryError> {
-        let probe: BaseConsumer = config(bootstrap).create()?;
-        let metadata =
-            tokio::task::block_in_place(|| probe.fetch_metadata(Some(SCHEMAS_TOPIC), TIMEOUT))?;
-        let exists = metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == SCHEMAS_TOPIC && !t.partitions().is_empty());
-        if !exists {
-            let admin: AdminClient<DefaultClientContext> = config(bootstrap).create()?;
-            let topic = NewTopic::new(SCHEMAS_TOPIC, 1, TopicReplication::Fixed(1))
-                .set("cleanup.policy", "compact");
-            let options = AdminOptions::new().request_timeout(Some(TIMEOUT));
-            for result in admin.create_topics([&topic], &options).await? {
-                match result {
-                    Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => {
-                        return Err(RegistryError::Storage(format!(
-                            "create {SCHEMAS_TOPIC}: {code}"
-                        )));
-                    }
-                }
-            }
-        }
-        let replay_from = bootstrap.to_owned();
-        let state = tokio::task::spawn_blocking(move || replay(&replay_from))
-            .await
-            .map_err(|e| RegistryError::Storage(e.to_string()))??;
-        let producer = config(bootstrap)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "10000")
-            .create()?;
+        wes_kafka::admin::create_topic(
+            bootstrap,
+            SCHEMAS_TOPIC,
+            1,
+            &[("cleanup.policy", "compact")],
+        )
+        .await?;
+        let state = replay(bootstrap).await?;
         Ok(Arc::new(Registry {
             state: RwLock::new(state),
             write_lock: Mutex::new(()),
-            producer,
+            producer: RawProducer::new(bootstrap, 10_000)?,
         }))
     }
 
     async fn append(&self, key: &RecordKey, value: &[u8]) -> Result<(), RegistryError> {
         let key = serde_json::to_vec(key).expect("keys serialize");
-        let record = FutureRecord::to(SCHEMAS_TOPIC).key(&key).payload(value);
-        self.producer
-            .send(record, Duration::from_secs(0))
-            .await
-            .map_err(|(e, _)| RegistryError::Kafka(e))?;
+        self.producer.send(SCHEMAS_TOPIC, &key, value).await?;
         self.state
             .write()
             .expect("registry lock")
@@ -458,32 +417,33 @@ impl Registry {
 }
 
 /// Reads `_schemas` from the beginning to its end at the time of the call.
-fn replay(bootstrap: &str) -> Result<State, RegistryError> {
-    let consumer: BaseConsumer = config(bootstrap)
-        .set("group.id", "wes-registry")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let (low, high) = consumer.fetch_watermarks(SCHEMAS_TOPIC, 0, TIMEOUT)?;
+async fn replay(bootstrap: &str) -> Result<State, RegistryError> {
     let mut state = State::default();
-    if high <= low {
+    let high = wes_kafka::consumer::log_ends(bootstrap, SCHEMAS_TOPIC)
+        .await?
+        .first()
+        .map_or(0, |(_, end)| *end);
+    if high == 0 {
         return Ok(state);
     }
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset(SCHEMAS_TOPIC, 0, Offset::Offset(low))?;
-    consumer.assign(&list)?;
+    let reader = LogReader::assign(bootstrap, &[(SCHEMAS_TOPIC.to_owned(), 0, 0)])?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut next = low;
+    let mut next = 0;
     while next < high {
         if std::time::Instant::now() > deadline {
             return Err(RegistryError::Storage(format!(
                 "replaying {SCHEMAS_TOPIC} stalled at offset {next} of {high}"
             )));
         }
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            let message = message?;
-            next = message.offset() + 1;
-            if let Some(key) = message.key() {
-                state.apply(key, message.payload());
+        let batch = reader.next_batch(1000, Duration::from_millis(500)).await?;
+        if batch.is_empty() {
+            // A compacted topic may end in a hole: the reader's position says how far it got.
+            next = next.max(reader.position(SCHEMAS_TOPIC, 0)?.unwrap_or(next));
+        }
+        for record in batch {
+            next = record.offset + 1;
+            if let Some(key) = &record.key {
+                state.apply(key, record.payload.as_deref());
             }
         }
     }

@@ -5,6 +5,7 @@ use crate::{Store, StoreError};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use wes_domain::UtcMillis;
+use wes_domain::idempotency::IdempotencyScope;
 
 /// Keys per statement: about 200 bind parameters (see `projection::PARAMS_PER_STATEMENT`).
 const CHUNK: usize = 100;
@@ -23,7 +24,7 @@ impl Store {
     /// existed are read back and decided one by one.
     pub async fn claim_keys(
         &self,
-        scope: &str,
+        scope: IdempotencyScope,
         partner: &str,
         owner: &str,
         keys: &[KeyRequest<'_>],
@@ -57,7 +58,7 @@ impl Store {
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql)
-                .bind(scope)
+                .bind(scope.as_str())
                 .bind(partner)
                 .bind(lease_until)
                 .bind(owner)
@@ -81,7 +82,7 @@ impl Store {
                  WHERE scope = $1 AND partner_id = $2 AND correlation_id IN ({})",
                 (0..chunk.len()).map(|i| format!("${}", 3 + i)).collect::<Vec<_>>().join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(scope).bind(partner);
+            let mut query = sqlx::query(&sql).bind(scope.as_str()).bind(partner);
             for key in chunk {
                 query = query.bind(key.correlation_id);
             }
@@ -113,7 +114,7 @@ impl Store {
             };
             if claim == Claim::TakeOver {
                 sqlx::query("UPDATE idempotency_keys SET lease_until = $4, owner = $5 WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
-                    .bind(scope)
+                    .bind(scope.as_str())
                     .bind(partner)
                     .bind(key.correlation_id)
                     .bind(lease_until)
@@ -130,7 +131,7 @@ impl Store {
     /// Marks keys whose events the broker acknowledged (`done`) and frees those that failed.
     pub async fn settle_keys(
         &self,
-        scope: &str,
+        scope: IdempotencyScope,
         partner: &str,
         done: &[&str],
         failed: &[&str],
@@ -157,7 +158,7 @@ impl Store {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
-                let mut query = sqlx::query(&sql).bind(scope).bind(partner);
+                let mut query = sqlx::query(&sql).bind(scope.as_str()).bind(partner);
                 for cid in chunk {
                     query = query.bind(*cid);
                 }
@@ -183,12 +184,12 @@ impl Store {
     /// Whether a key is known and done (used to check that a CANCELLED names a real release).
     pub async fn key_done(
         &self,
-        scope: &str,
+        scope: IdempotencyScope,
         partner: &str,
         correlation_id: &str,
     ) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT state FROM idempotency_keys WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")
-            .bind(scope)
+            .bind(scope.as_str())
             .bind(partner)
             .bind(correlation_id)
             .fetch_optional(&self.pool)

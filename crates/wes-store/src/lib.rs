@@ -4,6 +4,7 @@
 pub mod idempotency;
 pub mod projection;
 pub mod queries;
+pub mod reactors;
 pub mod windows;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -23,6 +24,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("unknown projection {0}")]
     UnknownProjection(String),
+    /// A stored value that does not decode (a JSON column, an unknown word): never defaulted.
+    #[error("stored value does not decode: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
@@ -120,6 +124,8 @@ impl Store {
                 created_at BIGINT NOT NULL, PRIMARY KEY (scope, partner_id, correlation_id))",
             "CREATE TABLE IF NOT EXISTS projection_state (projection TEXT PRIMARY KEY, generation BIGINT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS ix_idempotency_keys_created ON idempotency_keys (created_at)",
+            reactors::OFFSETS_TABLE,
+            reactors::WINDOW_WATCH_TABLE,
         ] {
             sqlx::query(ddl).execute(&self.pool).await?;
         }

@@ -4,9 +4,11 @@ use crate::{Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use wes_domain::exception::{ExceptionCode, Severity};
 use wes_domain::masterdata::{
     Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse,
 };
+use wes_domain::supervisor::{EntryStatus, QueueSource};
 use wes_domain::*;
 
 /// Builds `WHERE a = $1 AND b = $2 …` from the filters that are set.
@@ -518,13 +520,12 @@ impl Store {
 
 /// Filters of the supervisor queue; `warehouses` is the set the caller may see.
 #[derive(Debug, Default)]
-pub struct QueueFilter<'a> {
+pub struct QueueFilter {
     pub warehouses: Vec<String>,
-    /// EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT.
-    pub source: Option<&'a str>,
-    pub status: Option<&'a str>,
-    pub severity: Option<&'a str>,
-    pub code: Option<&'a str>,
+    pub source: Option<QueueSource>,
+    pub status: Option<EntryStatus>,
+    pub severity: Option<Severity>,
+    pub code: Option<ExceptionCode>,
     /// `occurred_at >= from` (ms).
     pub from: Option<i64>,
     /// `occurred_at < to` (ms).
@@ -535,8 +536,8 @@ pub struct QueueFilter<'a> {
 pub struct SupervisorEntryRow {
     pub entry_id: String,
     pub warehouse_id: String,
-    pub status: String,
-    pub source: Option<String>,
+    pub status: EntryStatus,
+    pub source: Option<QueueSource>,
     pub code: Option<String>,
     pub severity: Option<String>,
     pub occurred_at: Option<String>,
@@ -570,15 +571,29 @@ fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> 
         .map(|ms| UtcMillis(ms).to_rfc3339()))
 }
 
-fn supervisor_entry_row(r: &AnyRow) -> Result<SupervisorEntryRow, sqlx::Error> {
+/// A word column decoded into its enum; an unknown word is an error, never a default.
+fn word<T>(
+    r: &AnyRow,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    r.try_get::<Option<String>, _>(column)?
+        .map(|text| {
+            parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown {text:?}")))
+        })
+        .transpose()
+}
+
+fn supervisor_entry_row(r: &AnyRow) -> Result<SupervisorEntryRow, StoreError> {
     let doc_type: Option<String> = r.try_get("document_type")?;
     let acknowledged_by: Option<String> = r.try_get("acknowledged_by")?;
     let closed_by: Option<String> = r.try_get("closed_by")?;
     Ok(SupervisorEntryRow {
         entry_id: r.try_get("entry_id")?,
         warehouse_id: r.try_get("warehouse_id")?,
-        status: r.try_get("status")?,
-        source: r.try_get("source")?,
+        status: word(r, "status", EntryStatus::parse)?
+            .ok_or_else(|| StoreError::Corrupt("supervisor_entries.status is NULL".into()))?,
+        source: word(r, "source", QueueSource::parse)?,
         code: r.try_get("code")?,
         severity: r.try_get("severity")?,
         occurred_at: millis_text(r, "occurred_at")?,
@@ -617,15 +632,15 @@ impl Store {
     /// The supervisor queue, most urgent first, then oldest first.
     pub async fn supervisor_queue(
         &self,
-        filter: &QueueFilter<'_>,
+        filter: &QueueFilter,
         limit: i64,
     ) -> Result<Vec<SupervisorEntryRow>, StoreError> {
         let mut f = Filter::new();
         f.one_of("warehouse_id", &filter.warehouses)
-            .eq("source", filter.source)
-            .eq("status", filter.status)
-            .eq("severity", filter.severity)
-            .eq("code", filter.code)
+            .eq("source", filter.source.map(QueueSource::as_str))
+            .eq("status", filter.status.map(EntryStatus::as_str))
+            .eq("severity", filter.severity.map(Severity::as_str))
+            .eq("code", filter.code.map(ExceptionCode::as_str))
             .cmp("occurred_at", ">=", filter.from)
             .cmp("occurred_at", "<", filter.to);
         let sql = format!(
@@ -633,10 +648,7 @@ impl Store {
             f.sql()
         );
         let rows = f.fetch(self, &sql).await?;
-        Ok(rows
-            .iter()
-            .map(supervisor_entry_row)
-            .collect::<Result<_, _>>()?)
+        rows.iter().map(supervisor_entry_row).collect()
     }
 
     /// One entry with its audit trail in time order.

@@ -7,8 +7,11 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use wes_domain::movement::MovementKind;
-use wes_domain::reconcile::{LineKey, Totals, WindowKey};
+use wes_domain::reconcile::{
+    ConfirmationKind, CountScope, LineKey, Totals, WindowKey, WindowStatus,
+};
 use wes_domain::*;
+use wes_events::{ComparedLine, ConfirmationLine, LogPosition};
 
 /// `(kafka_partition = p AND kafka_offset < o) OR …` for the movements below a log position, with
 /// placeholders from `$first`; `1 = 0` when the log was empty.
@@ -56,10 +59,31 @@ fn window_movements_sql(columns: &str, through: &[(i32, i64)], late: bool, tail:
     )
 }
 
-fn json_column(r: &AnyRow, column: &str) -> Result<Value, sqlx::Error> {
-    Ok(r.try_get::<Option<String>, _>(column)?
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null))
+/// A JSON column decoded into its type; NULL is `None`, text that does not decode is an error.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &AnyRow,
+    column: &str,
+) -> Result<Option<T>, StoreError> {
+    r.try_get::<Option<String>, _>(column)?
+        .map(|text| {
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("windows.{column}: {e}")))
+        })
+        .transpose()
+}
+
+/// A word column decoded into its enum; an unknown word is an error.
+fn word_column<T>(
+    r: &AnyRow,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    r.try_get::<Option<String>, _>(column)?
+        .map(|text| {
+            parse(&text)
+                .ok_or_else(|| StoreError::Corrupt(format!("windows.{column}: unknown {text:?}")))
+        })
+        .transpose()
 }
 
 fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
@@ -85,15 +109,14 @@ pub struct WindowRow {
     pub warehouse_id: String,
     pub window_start: String,
     pub window_end: String,
-    /// PENDING, DISCREPANCY or RECONCILED.
-    pub status: String,
-    pub kind: Option<String>,
+    pub status: WindowStatus,
+    pub kind: Option<ConfirmationKind>,
     /// Counts and snapshots: the instant the stock was counted.
     pub as_of: Option<String>,
     #[serde(skip)]
     pub as_of_ms: Option<i64>,
     /// Counts and snapshots: FULL or PARTIAL.
-    pub scope: Option<String>,
+    pub scope: Option<CountScope>,
     pub correlation_id: Option<String>,
     pub confirmation_event_id: Option<String>,
     /// Also the id of the supervisor-queue entry a discrepancy opened.
@@ -104,10 +127,10 @@ pub struct WindowRow {
     pub decided_at: Option<String>,
     pub tolerance: Option<i64>,
     /// The compared lines: confirmed, realtime, delta, matched.
-    pub lines: Value,
-    pub confirmation_lines: Value,
+    pub lines: Option<Vec<ComparedLine>>,
+    pub confirmation_lines: Option<Vec<ConfirmationLine>>,
     /// The movements-log position the realtime sum covers.
-    pub realtime_through: Value,
+    pub realtime_through: Option<Vec<LogPosition>>,
     pub resolution: Option<Value>,
     pub compensating_movements: i64,
     #[serde(skip)]
@@ -118,7 +141,7 @@ pub struct WindowRow {
     pub effective_at: UtcMillis,
 }
 
-fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
+fn window_row(r: &AnyRow) -> Result<WindowRow, StoreError> {
     let start: i64 = r.try_get("window_start")?;
     let end: i64 = r.try_get("window_end")?;
     let partner: String = r.try_get("partner_id")?;
@@ -136,11 +159,12 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, sqlx::Error> {
         warehouse_id: warehouse,
         window_start: UtcMillis(start).to_rfc3339(),
         window_end: UtcMillis(end).to_rfc3339(),
-        status: r.try_get("status")?,
-        kind: r.try_get("kind")?,
+        status: word_column(r, "status", WindowStatus::parse)?
+            .ok_or_else(|| StoreError::Corrupt("windows.status is NULL".into()))?,
+        kind: word_column(r, "kind", ConfirmationKind::parse)?,
         as_of: millis_text(r, "as_of")?,
         as_of_ms: r.try_get("as_of")?,
-        scope: r.try_get("scope")?,
+        scope: word_column(r, "scope", CountScope::parse)?,
         effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end) - 1),
         correlation_id: r.try_get("correlation_id")?,
         confirmation_event_id: r.try_get("confirmation_event_id")?,
@@ -275,35 +299,20 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Windows to watch: decided ones that ended after `since` (late movements), and confirmed
-    /// ones still PENDING (a decision interrupted by a crash).
-    pub async fn windows_to_watch(&self, since: UtcMillis) -> Result<Vec<WindowRow>, StoreError> {
-        Ok(sqlx::query(
-            "SELECT * FROM windows WHERE (decision_event_id IS NOT NULL AND window_end > $1)
-             OR (status = 'PENDING' AND confirmation_event_id IS NOT NULL) ORDER BY window_end",
-        )
-        .bind(since.0)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(window_row)
-        .collect::<Result<_, _>>()?)
-    }
-
     pub async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, StoreError> {
-        Ok(sqlx::query("SELECT * FROM windows WHERE window_id = $1")
+        sqlx::query("SELECT * FROM windows WHERE window_id = $1")
             .bind(window_id)
             .fetch_optional(&self.pool)
             .await?
             .map(|r| window_row(&r))
-            .transpose()?)
+            .transpose()
     }
 
     /// Windows of the given warehouses, newest first.
     pub async fn windows(
         &self,
         warehouses: &[String],
-        status: Option<&str>,
+        status: Option<WindowStatus>,
         limit: i64,
     ) -> Result<Vec<WindowRow>, StoreError> {
         if warehouses.is_empty() {
@@ -324,13 +333,13 @@ impl Store {
             query = query.bind(w.clone());
         }
         if let Some(status) = status {
-            query = query.bind(status.to_owned());
+            query = query.bind(status.as_str());
         }
-        Ok(query
+        query
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(window_row)
-            .collect::<Result<_, _>>()?)
+            .collect()
     }
 }

@@ -3,6 +3,7 @@
 //! contract. PostgreSQL comes from `WES_TEST_DATABASE_URL` (default: the local server).
 
 use wes_domain::idempotency::Claim;
+use wes_domain::idempotency::IdempotencyScope;
 use wes_domain::movement::MovementKind;
 use wes_domain::*;
 use wes_events::catalog::topics;
@@ -108,13 +109,13 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
         movement("c3", MovementKind::Ship, 12, Some("B"), None),
     ];
     let generation = store
-        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .position(ProjectionKind::LEDGER, &Tables::LIVE)
         .await
         .unwrap()
         .generation;
     let outcome = store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::LIVE,
             generation,
             &records(&events, 0),
@@ -136,7 +137,7 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     // Re-delivery of the same offsets (a crash before the consumer moved on) changes nothing.
     let again = store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::LIVE,
             generation,
             &records(&events, 0),
@@ -154,7 +155,7 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     let dup = vec![events[0].clone()];
     let dup_outcome = store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::LIVE,
             generation,
             &records(&dup, 3),
@@ -170,7 +171,7 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     );
     assert_eq!(balance(&store, "A").await, 88);
     let position = store
-        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .position(ProjectionKind::LEDGER, &Tables::LIVE)
         .await
         .unwrap();
     assert_eq!(
@@ -181,19 +182,19 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     // Rebuild: replay everything (including the duplicate) into shadow tables, swap, compare.
     let live_balances = store.balances(None, None, None, 100).await.unwrap();
     let live_movements = store.movements(&Default::default(), 100).await.unwrap();
-    store.prepare_shadow(ProjectionKind::Ledger).await.unwrap();
+    store.prepare_shadow(ProjectionKind::LEDGER).await.unwrap();
     let mut all = events.clone();
     all.push(events[0].clone());
     store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::SHADOW,
             0,
             &records(&all, 0),
         )
         .await
         .unwrap();
-    store.swap_shadow(ProjectionKind::Ledger).await.unwrap();
+    store.swap_shadow(ProjectionKind::LEDGER).await.unwrap();
     assert_eq!(
         store.balances(None, None, None, 100).await.unwrap(),
         live_balances
@@ -203,7 +204,7 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
         live_movements
     );
     let after = store
-        .position(ProjectionKind::Ledger, &Tables::LIVE)
+        .position(ProjectionKind::LEDGER, &Tables::LIVE)
         .await
         .unwrap();
     assert_eq!(after.offsets, position.offsets);
@@ -211,7 +212,7 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
     // A runner still on the old generation is told to re-read its position.
     let stale = store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::LIVE,
             generation,
             &records(&events, 4),
@@ -220,17 +221,17 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
         .unwrap();
     assert_eq!(stale, ApplyOutcome::StaleGeneration);
     // A second rebuild works too (index and table names are reusable).
-    store.prepare_shadow(ProjectionKind::Ledger).await.unwrap();
+    store.prepare_shadow(ProjectionKind::LEDGER).await.unwrap();
     store
         .apply_batch(
-            ProjectionKind::Ledger,
+            ProjectionKind::LEDGER,
             &Tables::SHADOW,
             0,
             &records(&all, 0),
         )
         .await
         .unwrap();
-    store.swap_shadow(ProjectionKind::Ledger).await.unwrap();
+    store.swap_shadow(ProjectionKind::LEDGER).await.unwrap();
     assert_eq!(
         store.balances(None, None, None, 100).await.unwrap(),
         live_balances
@@ -245,7 +246,7 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     };
     let claims = store
         .claim_keys(
-            "movement",
+            IdempotencyScope::Movement,
             "p1",
             "hub-a",
             &[key("a", "h1"), key("b", "h2")],
@@ -258,7 +259,7 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     assert_eq!(
         store
             .claim_keys(
-                "movement",
+                IdempotencyScope::Movement,
                 "p3",
                 "hub-a",
                 &[key("d", "h4"), key("d", "h4")],
@@ -271,32 +272,56 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     // Still in flight: a second request with the same key gets 409; another partner's key is its own.
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("a", "h1")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::InFlight]
     );
     assert_eq!(
         store
-            .claim_keys("movement", "p2", "hub-a", &[key("a", "h1")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p2",
+                "hub-a",
+                &[key("a", "h1")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::Fresh]
     );
     store
-        .settle_keys("movement", "p1", &["a"], &["b"])
+        .settle_keys(IdempotencyScope::Movement, "p1", &["a"], &["b"])
         .await
         .unwrap();
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("a", "h1")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::Replay]
     );
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("a", "other")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("a", "other")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::PayloadMismatch]
@@ -304,7 +329,13 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     // A failed produce freed its key: the retry is fresh.
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("b", "h2")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::Fresh]
@@ -312,7 +343,13 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     // The instance that held a claim restarts: its old claims end at once.
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-b", &[key("c", "h3")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-b",
+                &[key("c", "h3")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::Fresh]
@@ -320,7 +357,13 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     assert_eq!(store.expire_claims_of("hub-b").await.unwrap(), 1);
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("c", "h3")], now)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("c", "h3")],
+                now
+            )
             .await
             .unwrap(),
         vec![Claim::TakeOver]
@@ -329,7 +372,13 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     let later = UtcMillis(now.0 + wes_domain::idempotency::IN_FLIGHT_LEASE_MILLIS + 1);
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("b", "h2")], later)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("b", "h2")],
+                later
+            )
             .await
             .unwrap(),
         vec![Claim::TakeOver]
@@ -339,7 +388,13 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     assert!(store.purge_expired_keys(month_later).await.unwrap() >= 3);
     assert_eq!(
         store
-            .claim_keys("movement", "p1", "hub-a", &[key("a", "h1")], month_later)
+            .claim_keys(
+                IdempotencyScope::Movement,
+                "p1",
+                "hub-a",
+                &[key("a", "h1")],
+                month_later
+            )
             .await
             .unwrap(),
         vec![Claim::Fresh]

@@ -5,9 +5,9 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use wes_app::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
 use wes_domain::WarehouseFrn;
 use wes_events::Catalog;
-use wes_http::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
 
 pub async fn topics(apply: bool, kafka: &KafkaClientConfig) -> anyhow::Result<()> {
     let catalog = Catalog::embedded();

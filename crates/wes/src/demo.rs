@@ -2,26 +2,21 @@
 //! master-data API.
 
 use std::collections::BTreeSet;
+use wes_app::App;
+use wes_app::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn, generate_api_key};
 use wes_domain::PartnerId;
 use wes_domain::masterdata::{PartnerRole, api_key_digest};
-use wes_http::AppState;
-use wes_http::masterdata::{
-    Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn, apply_bundle, generate_api_key,
-};
 
 pub const ADMIN_PARTNER: &str = "planner-admin";
 /// The demo's floor supervisor for WH-Tokyo-01 (works the supervisor queue).
 pub const DEMO_SUPERVISOR: &str = "WH-Tokyo-01/supervisors";
 
-fn api_error(e: wes_http::ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", e.title, e.detail)
-}
-
 /// A key from `env_var` when set (added if the partner lacks it); otherwise, when the partner has no
 /// key at all, a generated one that is printed once.
-fn key_for(state: &AppState, partner: &str, env_var: &str) -> Option<String> {
-    let existing: BTreeSet<String> = state
-        .masterdata()
+fn key_for(app: &App, partner: &str, env_var: &str) -> Option<String> {
+    let existing: BTreeSet<String> = app
+        .reads
+        .master_data()
         .partners
         .get(&PartnerId::from_trusted(partner))
         .map(|p| p.api_key_sha256.clone())
@@ -41,8 +36,8 @@ fn key_for(state: &AppState, partner: &str, env_var: &str) -> Option<String> {
 }
 
 /// Makes sure planner-internal APIs have a credential (`WES_ADMIN_KEY`, or a generated one).
-pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
-    let Some(key) = key_for(state, ADMIN_PARTNER, "WES_ADMIN_KEY") else {
+pub async fn ensure_admin_key(app: &App) -> anyhow::Result<()> {
+    let Some(key) = key_for(app, ADMIN_PARTNER, "WES_ADMIN_KEY") else {
         return Ok(());
     };
     let admin = PartnerIn {
@@ -52,15 +47,11 @@ pub async fn ensure_admin_key(state: &AppState) -> anyhow::Result<()> {
         api_keys: vec![key],
         ..PartnerIn::default()
     };
-    apply_bundle(
-        state,
-        &Bundle {
-            partners: vec![admin],
-            ..Bundle::default()
-        },
-    )
-    .await
-    .map_err(api_error)?;
+    app.apply_bundle(&Bundle {
+        partners: vec![admin],
+        ..Bundle::default()
+    })
+    .await?;
     Ok(())
 }
 
@@ -128,13 +119,13 @@ pub fn demo_bundle(
     }
 }
 
-pub async fn load(state: &AppState) -> anyhow::Result<()> {
-    let acme = key_for(state, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
-    let beta = key_for(state, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
-    let supervisor = key_for(state, DEMO_SUPERVISOR, "WES_DEMO_KEY_SUPERVISOR");
-    let report = apply_bundle(state, &demo_bundle(acme, beta, supervisor))
-        .await
-        .map_err(api_error)?;
+pub async fn load(app: &App) -> anyhow::Result<()> {
+    let acme = key_for(app, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
+    let beta = key_for(app, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
+    let supervisor = key_for(app, DEMO_SUPERVISOR, "WES_DEMO_KEY_SUPERVISOR");
+    let report = app
+        .apply_bundle(&demo_bundle(acme, beta, supervisor))
+        .await?;
     println!(
         "wes: demo data loaded ({} written, {} unchanged)",
         report.written, report.unchanged

@@ -7,6 +7,10 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use wes_app::live::{KafkaLog, SqlStore};
+use wes_app::ports::SystemClock;
+use wes_app::watcher::{PENDING_GRACE, WindowWatcher};
+use wes_app::{App, AppSettings};
 use wes_domain::{PlannerId, UtcMillis};
 use wes_events::Catalog;
 use wes_http::{AppState, HttpSettings};
@@ -104,7 +108,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let after_batch: wes_projector::AfterBatch = Arc::new(move |kind| {
         let (store, md_tx) = (reload_store.clone(), md_tx.clone());
         Box::pin(async move {
-            if kind == ProjectionKind::MasterData {
+            if kind == ProjectionKind::MASTER_DATA {
                 match store.load_master_data().await {
                     Ok(md) => {
                         md_tx.send_replace(Arc::new(md));
@@ -119,6 +123,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         config.producer_queue_max >= 1,
         "WES_PRODUCER_QUEUE_MAX must be at least 1"
     );
+    let codec_for_reactors = codec.clone();
     let producer = EventProducer::with_queue_limit(&bootstrap, codec, config.producer_queue_max)?;
     anyhow::ensure!(
         config.rate_limit_per_sec > 0.0 && config.rate_limit_burst >= 1.0,
@@ -130,33 +135,60 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     let planner_id =
         PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID must be an identifier")?;
-    let state = Arc::new(AppState {
+    let sql = Arc::new(SqlStore {
         store: store.clone(),
-        producer,
+        masterdata: md_rx.clone(),
+        instance_id,
+    });
+    let app = Arc::new(App {
+        log: Arc::new(KafkaLog {
+            producer,
+            projector: projector.clone(),
+        }),
+        keys: sql.clone(),
+        reads: sql.clone(),
+        watch: sql,
+        clock: Arc::new(SystemClock),
+        settings: AppSettings {
+            planner_id,
+            reconcile_tolerance: config.reconcile_tolerance.max(0),
+        },
+    });
+    let state = Arc::new(AppState {
+        app: app.clone(),
+        store: store.clone(),
         projector: projector.clone(),
         masterdata: md_rx,
         settings: HttpSettings {
             max_body_bytes: config.max_body_bytes,
             max_batch_items: config.max_batch_items,
-            planner_id,
             bootstrap: bootstrap.clone(),
             registry_url: registry_url.clone(),
-            instance_id,
             rate_limit,
-            reconcile_tolerance: config.reconcile_tolerance.max(0),
         },
         http,
         rate_limiter: wes_http::ratelimit::RateLimiter::new(rate_limit),
     });
 
     wait_for_masterdata(&projector).await?;
-    demo::ensure_admin_key(&state).await?;
+    demo::ensure_admin_key(&app).await?;
     if config.demo {
-        demo::load(&state).await?;
+        demo::load(&app).await?;
     }
 
-    tokio::spawn(purge_expired_keys(store));
-    tokio::spawn(wes_http::windows::watch(state.clone()));
+    tokio::spawn(purge_expired_keys(store.clone()));
+    // Reactors: side-effecting consumers with their own positions (never run by a rebuild).
+    wes_projector::reactor::spawn(
+        store,
+        &bootstrap,
+        codec_for_reactors,
+        Arc::new(WindowWatcher(app)),
+        wes_projector::reactor::Ticks {
+            every: PENDING_GRACE,
+            min_interval: Duration::from_secs(1),
+            wake: vec![projector.changes(ProjectionKind::LEDGER)],
+        },
+    );
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http_addr))?;
@@ -217,7 +249,7 @@ async fn wait_for_masterdata(projector: &Projector) -> anyhow::Result<()> {
         let status = projector.status().await?;
         if status
             .iter()
-            .find(|s| s.name == ProjectionKind::MasterData.name())
+            .find(|s| s.name == ProjectionKind::MASTER_DATA.name())
             .is_some_and(|s| s.caught_up && s.running)
         {
             return Ok(());

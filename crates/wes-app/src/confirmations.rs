@@ -1,0 +1,160 @@
+//! The confirmation path (contract §4): one confirmation per window and partner, appended, then
+//! decided by the reconciler. Shift summaries, cycle counts and inventory snapshots share it.
+
+use crate::ingest::claim_refusal;
+use crate::{App, AppError};
+use wes_domain::idempotency::IdempotencyScope;
+use wes_domain::reconcile::{ConfirmationKind, ShiftSummary, StockCount, WindowStatus};
+use wes_events::{ConfirmationRecorded, Event};
+use wes_store::idempotency::KeyRequest;
+
+/// A validated confirmation.
+pub enum Confirmation {
+    ShiftSummary(ShiftSummary),
+    /// A cycle count or an inventory snapshot.
+    Count(StockCount, ConfirmationKind),
+}
+
+/// What the executor is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmOutcome {
+    pub correlation_id: String,
+    pub replay: bool,
+    pub window_id: String,
+    pub window_status: WindowStatus,
+}
+
+fn status_of(decision: Option<&wes_events::WindowDecision>) -> WindowStatus {
+    match decision {
+        Some(d) if d.reconciled() => WindowStatus::Reconciled,
+        Some(_) => WindowStatus::Discrepancy,
+        None => WindowStatus::Pending,
+    }
+}
+
+impl App {
+    /// Records `confirmation` (keyed by its correlation id, one per window) and decides its window.
+    /// A replay answers the window's state, deciding it first if a crash left it PENDING.
+    pub async fn confirm(
+        &self,
+        confirmation: Confirmation,
+        payload_sha256: String,
+    ) -> Result<ConfirmOutcome, AppError> {
+        let at = self.clock.now();
+        let record = match &confirmation {
+            Confirmation::ShiftSummary(summary) => {
+                ConfirmationRecorded::from_shift_summary(summary, payload_sha256.clone(), at)
+            }
+            Confirmation::Count(count, kind) => {
+                ConfirmationRecorded::from_count(count, *kind, payload_sha256.clone(), at)
+            }
+        };
+        let window = record.window();
+        let (owner, cid, window_id) = (
+            record.partner_id.clone(),
+            record.correlation_id.clone(),
+            window.id(),
+        );
+        let outcome = |replay, window_status| ConfirmOutcome {
+            correlation_id: cid.clone(),
+            replay,
+            window_id: window_id.clone(),
+            window_status,
+        };
+        let key = |correlation_id, payload_sha256| KeyRequest {
+            correlation_id,
+            payload_sha256,
+        };
+        let claim = self
+            .keys
+            .claim(
+                IdempotencyScope::Confirmation,
+                &owner,
+                &[key(&cid, &payload_sha256)],
+                at,
+            )
+            .await?
+            .remove(0);
+        if let Some(refusal) = claim_refusal(claim, "a confirmation", &cid) {
+            refusal?;
+            let mut status = self
+                .reads
+                .window(&window_id)
+                .await?
+                .map_or(WindowStatus::Pending, |w| w.status);
+            if status == WindowStatus::Pending {
+                status = status_of(self.decide(&record).await?.as_ref());
+            }
+            return Ok(outcome(true, status));
+        }
+        // One confirmation per window, whatever its state: the claim on the window settles races,
+        // the projection keeps the rule after the claim is purged.
+        let window_claim = self
+            .keys
+            .claim(
+                IdempotencyScope::Window,
+                &owner,
+                &[key(&window_id, &cid)],
+                at,
+            )
+            .await?
+            .remove(0);
+        let took_window = claim_refusal(window_claim, "", "").is_none();
+        let confirmed_by = self
+            .reads
+            .window(&window_id)
+            .await?
+            .and_then(|w| w.correlation_id)
+            .filter(|other| *other != cid);
+        let window_taken = matches!(
+            window_claim,
+            wes_domain::idempotency::Claim::PayloadMismatch
+                | wes_domain::idempotency::Claim::InFlight
+        ) || confirmed_by.is_some();
+        if window_taken {
+            self.release_claims(&owner, &cid, &window_id, took_window)
+                .await?;
+            return Err(AppError::Conflict(format!(
+                "window {} to {} of warehouse {} is already confirmed{}; a window takes one confirmation",
+                window.start.to_rfc3339(),
+                window.end.to_rfc3339(),
+                window.warehouse_id,
+                confirmed_by
+                    .map(|c| format!(" by correlation_id {c}"))
+                    .unwrap_or_default()
+            )));
+        }
+        if let Err(e) = self.append_one(Event::Confirmation(record.clone())).await {
+            // Free the window only if this request took it (not when an earlier attempt holds it).
+            self.release_claims(&owner, &cid, &window_id, took_window)
+                .await?;
+            return Err(e);
+        }
+        self.keys
+            .settle(IdempotencyScope::Confirmation, &owner, &[&cid], &[])
+            .await?;
+        self.keys
+            .settle(IdempotencyScope::Window, &owner, &[&window_id], &[])
+            .await?;
+        let decision = self.decide(&record).await?;
+        Ok(outcome(false, status_of(decision.as_ref())))
+    }
+
+    async fn release_claims(
+        &self,
+        owner: &str,
+        cid: &str,
+        window_id: &str,
+        took_window: bool,
+    ) -> Result<(), AppError> {
+        self.keys
+            .settle(IdempotencyScope::Confirmation, owner, &[], &[cid])
+            .await?;
+        if took_window {
+            self.keys
+                .settle(IdempotencyScope::Window, owner, &[], &[window_id])
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+//! The application layer: command handlers and process managers, free of HTTP and of Kafka client
+//! types. Each handler takes a typed command (or a validated item), applies the domain's rules
+//! (`wes_domain`) and talks to the outside only through the ports of `ports`:
+//!
+//! - `ingest`: keyed realtime items (movements, exceptions, work-status, capacity) and releases;
+//! - `confirmations`: confirm → reconcile → decide a window (`reconciler`);
+//! - `resolutions`: the three supervisor resolutions of a DISCREPANCY window;
+//! - `watcher`: the window watcher, a reactor (late movements, windows left PENDING);
+//! - `masterdata`: master-data bundles; `releases`: dispatch releases; `supervisor`: queue steps.
+//!
+//! Where the coming capabilities go: a station command handler is a module here beside
+//! `confirmations`; webhook delivery and induction metering are reactors beside `watcher`.
+
+pub mod confirmations;
+pub mod error;
+pub mod ingest;
+pub mod live;
+pub mod masterdata;
+pub mod ports;
+pub mod reconciler;
+pub mod releases;
+pub mod resolutions;
+pub mod supervisor;
+pub mod watcher;
+pub mod windows;
+
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod scenarios;
+
+pub use error::AppError;
+
+use ports::{Clock, EventLog, KeyStore, ReadModels, WatchState};
+use std::sync::Arc;
+use wes_domain::PlannerId;
+
+#[derive(Debug, Clone)]
+pub struct AppSettings {
+    /// `planner_id` put on releases that do not name one.
+    pub planner_id: PlannerId,
+    /// Largest per-line difference the reconciler still counts as a match. Default 0.
+    pub reconcile_tolerance: i64,
+}
+
+/// The application: its ports and settings. Cheap to share (`Arc`).
+pub struct App {
+    pub log: Arc<dyn EventLog>,
+    pub keys: Arc<dyn KeyStore>,
+    pub reads: Arc<dyn ReadModels>,
+    pub watch: Arc<dyn WatchState>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: AppSettings,
+}

@@ -1,0 +1,285 @@
+//! In-memory ports for unit tests of the handlers: an event log that records what is appended,
+//! an idempotency store on the domain's decision, and read models set by the test's "given".
+
+use crate::ports::{Appended, Clock, EventLog, KeyStore, ReadModels, WatchState};
+use crate::{App, AppError, AppSettings};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wes_domain::idempotency::{Claim, IdempotencyScope, KeyState, StoredKey, decide};
+use wes_domain::masterdata::*;
+use wes_domain::reconcile::{Totals, WindowKey};
+use wes_domain::*;
+use wes_events::{ConfirmationRecorded, Event, WindowDecision};
+use wes_store::ProjectionKind;
+use wes_store::idempotency::KeyRequest;
+use wes_store::queries::{QueueFilter, SupervisorEntryRow, SupervisorStepRow};
+use wes_store::reactors::WatchedWindow;
+use wes_store::windows::{LateMovementRow, WindowRow};
+
+pub const WAREHOUSE: &str = "WH-1";
+pub const EXECUTOR: &str = "WH-1/Acme";
+pub const SUPERVISOR: &str = "WH-1/supervisors";
+pub const SKU: &str = "SKU-1";
+
+#[derive(Default)]
+pub struct Memory {
+    /// Everything appended, in order.
+    pub appended: Mutex<Vec<Event>>,
+    /// The movements log's end, as `log_end` reports it.
+    pub movements_end: Mutex<Vec<(i32, i64)>>,
+    /// Whether the ledger has caught up with the log (`wait_through`).
+    pub ledger_behind: Mutex<bool>,
+    pub keys: Mutex<HashMap<(IdempotencyScope, String, String), StoredKey>>,
+    pub windows: Mutex<HashMap<String, WindowRow>>,
+    pub realtime: Mutex<Totals>,
+    pub stock: Mutex<Totals>,
+    pub late: Mutex<Vec<LateMovementRow>>,
+    pub entries: Mutex<HashMap<String, SupervisorEntryRow>>,
+    pub watched: Mutex<Vec<WatchedWindow>>,
+    pub masterdata: Arc<MasterData>,
+    pub now: Mutex<UtcMillis>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().expect("test lock")
+}
+
+impl Memory {
+    /// One warehouse, one SKU, locations A.1 and A.2, an executor and a supervisor.
+    pub fn new() -> Arc<Memory> {
+        let warehouse = WarehouseId::parse(WAREHOUSE).unwrap();
+        let partner = |id: &str, role| Partner {
+            partner_id: PartnerId::parse(id).unwrap(),
+            role,
+            allowed_warehouses: BTreeSet::from([warehouse.clone()]),
+            api_key_sha256: BTreeSet::new(),
+            api_key_expires_at: Default::default(),
+            cert_sha256: BTreeSet::new(),
+            bearer_allowed: true,
+        };
+        let masterdata = MasterData::new(
+            vec![Warehouse {
+                warehouse_id: warehouse.clone(),
+                name: "one".into(),
+            }],
+            vec![Sku {
+                sku: SkuCode::parse(SKU).unwrap(),
+                base_uom: "EA".into(),
+                tracking: Tracking::None,
+                description: String::new(),
+            }],
+            ["A.1", "A.2"]
+                .iter()
+                .map(|l| Location {
+                    warehouse_id: warehouse.clone(),
+                    location: LocationCode::parse(l).unwrap(),
+                })
+                .collect(),
+            vec![
+                partner(EXECUTOR, PartnerRole::Executor),
+                partner(SUPERVISOR, PartnerRole::Supervisor),
+            ],
+        );
+        Arc::new(Memory {
+            masterdata: Arc::new(masterdata),
+            movements_end: Mutex::new(vec![(0, 40), (1, 2)]),
+            now: Mutex::new(UtcMillis(1_800_000_000_000)),
+            ..Memory::default()
+        })
+    }
+
+    pub fn app(self: &Arc<Self>) -> App {
+        App {
+            log: self.clone(),
+            keys: self.clone(),
+            reads: self.clone(),
+            watch: self.clone(),
+            clock: self.clone(),
+            settings: AppSettings {
+                planner_id: PlannerId::parse("planner").unwrap(),
+                reconcile_tolerance: 0,
+            },
+        }
+    }
+
+    pub fn partner(&self, id: &str) -> Partner {
+        self.masterdata.partners[&PartnerId::parse(id).unwrap()].clone()
+    }
+
+    pub fn appended(&self) -> Vec<Event> {
+        lock(&self.appended).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLog for Memory {
+    async fn append(&self, events: &[Event]) -> Vec<Result<Appended, AppError>> {
+        let mut log = lock(&self.appended);
+        events
+            .iter()
+            .map(|e| {
+                log.push(e.clone());
+                Ok(Appended {
+                    topic: e.topic(),
+                    partition: 0,
+                    offset: log.len() as i64 - 1,
+                })
+            })
+            .collect()
+    }
+
+    async fn log_end(&self, _topic: &str) -> Result<Vec<(i32, i64)>, AppError> {
+        Ok(lock(&self.movements_end).clone())
+    }
+
+    async fn wait_applied(&self, _: ProjectionKind, _: Appended, _: Duration) -> bool {
+        true
+    }
+
+    async fn wait_through(
+        &self,
+        _: ProjectionKind,
+        _: &str,
+        _: &[(i32, i64)],
+        _: Duration,
+    ) -> bool {
+        !*lock(&self.ledger_behind)
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyStore for Memory {
+    async fn claim(
+        &self,
+        scope: IdempotencyScope,
+        owner: &str,
+        keys: &[KeyRequest<'_>],
+        now: UtcMillis,
+    ) -> Result<Vec<Claim>, AppError> {
+        let mut stored = lock(&self.keys);
+        Ok(keys
+            .iter()
+            .map(|k| {
+                let id = (scope, owner.to_owned(), k.correlation_id.to_owned());
+                let claim = decide(stored.get(&id), k.payload_sha256, now);
+                if matches!(claim, Claim::Fresh | Claim::TakeOver) {
+                    stored.insert(
+                        id,
+                        StoredKey {
+                            payload_sha256: k.payload_sha256.to_owned(),
+                            state: KeyState::InFlight {
+                                lease_until: UtcMillis(now.0 + 30_000),
+                            },
+                        },
+                    );
+                }
+                claim
+            })
+            .collect())
+    }
+
+    async fn settle(
+        &self,
+        scope: IdempotencyScope,
+        owner: &str,
+        done: &[&str],
+        failed: &[&str],
+    ) -> Result<(), AppError> {
+        let mut stored = lock(&self.keys);
+        for cid in done {
+            if let Some(key) = stored.get_mut(&(scope, owner.to_owned(), cid.to_string())) {
+                key.state = KeyState::Done;
+            }
+        }
+        for cid in failed {
+            stored.remove(&(scope, owner.to_owned(), cid.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn is_done(
+        &self,
+        scope: IdempotencyScope,
+        owner: &str,
+        correlation_id: &str,
+    ) -> Result<bool, AppError> {
+        Ok(lock(&self.keys)
+            .get(&(scope, owner.to_owned(), correlation_id.to_owned()))
+            .is_some_and(|k| k.state == KeyState::Done))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadModels for Memory {
+    fn master_data(&self) -> Arc<MasterData> {
+        self.masterdata.clone()
+    }
+
+    async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, AppError> {
+        Ok(lock(&self.windows).get(window_id).cloned())
+    }
+
+    async fn realtime_totals(&self, _: &WindowKey, _: &[(i32, i64)]) -> Result<Totals, AppError> {
+        Ok(lock(&self.realtime).clone())
+    }
+
+    async fn stock_as_of(
+        &self,
+        _: &WarehouseId,
+        _: UtcMillis,
+        _: &[(i32, i64)],
+    ) -> Result<Totals, AppError> {
+        Ok(lock(&self.stock).clone())
+    }
+
+    async fn late_movements(
+        &self,
+        _: &WindowKey,
+        _: &[(i32, i64)],
+    ) -> Result<Vec<LateMovementRow>, AppError> {
+        Ok(lock(&self.late).clone())
+    }
+
+    async fn supervisor_entry(
+        &self,
+        entry_id: &str,
+    ) -> Result<Option<(SupervisorEntryRow, Vec<SupervisorStepRow>)>, AppError> {
+        Ok(lock(&self.entries)
+            .get(entry_id)
+            .map(|e| (e.clone(), vec![])))
+    }
+
+    async fn supervisor_queue(
+        &self,
+        _: &QueueFilter,
+        _: i64,
+    ) -> Result<Vec<SupervisorEntryRow>, AppError> {
+        Ok(vec![])
+    }
+
+    async fn release_exists(&self, _: &str, _: &str) -> Result<bool, AppError> {
+        Ok(false)
+    }
+}
+
+#[async_trait::async_trait]
+impl WatchState for Memory {
+    async fn watch_confirmation(&self, _: &ConfirmationRecorded) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    async fn watch_decision(&self, _: &WindowDecision) -> Result<(), AppError> {
+        Ok(())
+    }
+
+    async fn watched(&self, _: UtcMillis) -> Result<Vec<WatchedWindow>, AppError> {
+        Ok(lock(&self.watched).clone())
+    }
+}
+
+impl Clock for Memory {
+    fn now(&self) -> UtcMillis {
+        *lock(&self.now)
+    }
+}

@@ -1,0 +1,509 @@
+//! Given/when/then tests of the confirmation path, the reconciler's decision, each supervisor
+//! resolution and the window watcher, through in-memory ports (no broker, no database).
+
+use crate::AppError;
+use crate::confirmations::Confirmation;
+use crate::memory::*;
+use crate::resolutions::{RECONCILER_PARTNER, Resolve};
+use serde_json::json;
+use std::sync::Arc;
+use wes_domain::reconcile::*;
+use wes_domain::supervisor::{EntryStatus, QueueSource};
+use wes_domain::*;
+use wes_events::{ConfirmationRecorded, Event, LogPosition, WindowDecision};
+use wes_store::queries::SupervisorEntryRow;
+use wes_store::reactors::WatchedWindow;
+use wes_store::windows::{LateMovementRow, WindowRow};
+
+const START: i64 = 1_790_000_000_000;
+const END: i64 = START + 8 * 3600 * 1000;
+
+fn window_key() -> WindowKey {
+    WindowKey {
+        partner_id: PartnerId::parse(EXECUTOR).unwrap(),
+        warehouse_id: WarehouseId::parse(WAREHOUSE).unwrap(),
+        start: UtcMillis(START),
+        end: UtcMillis(END),
+    }
+}
+
+fn stock(location: &str) -> LineKey {
+    LineKey::stock(
+        SkuCode::parse(SKU).unwrap(),
+        LocationCode::parse(location).unwrap(),
+        None,
+        None,
+    )
+}
+
+/// A cycle count of `counted` at A.1 (and 5 at A.2), as of the window's end.
+fn cycle_count(counted: i64) -> Confirmation {
+    Confirmation::Count(
+        StockCount {
+            correlation_id: CorrelationId::parse("count-1").unwrap(),
+            window: window_key(),
+            as_of: UtcMillis(END),
+            scope: CountScope::Partial,
+            counts: Totals::from([(stock("A.1"), counted), (stock("A.2"), 5)]),
+        },
+        ConfirmationKind::CycleCount,
+    )
+}
+
+fn decisions(events: &[Event]) -> Vec<(&'static str, WindowDecision)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WindowReconciled(d) => Some(("RECONCILED", d.clone())),
+            Event::WindowDiscrepancy(d) => Some(("DISCREPANCY", d.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_count_that_matches_the_ledger_is_reconciled_below_the_log_end() {
+    // Given the ledger holds 20 at A.1 and 5 at A.2, and the movements log ends at (0:40, 1:2)
+    let memory = Memory::new();
+    *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
+    let app = memory.app();
+    // When the executor confirms exactly that
+    let outcome = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    // Then the window is RECONCILED, the decision records the log position it covered, no page
+    assert_eq!(outcome.window_status, WindowStatus::Reconciled);
+    assert!(!outcome.replay);
+    let events = memory.appended();
+    assert!(matches!(events[0], Event::Confirmation(_)));
+    let decided = decisions(&events);
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].0, "RECONCILED");
+    assert_eq!(
+        decided[0].1.realtime_through,
+        vec![
+            LogPosition {
+                partition: 0,
+                next_offset: 40
+            },
+            LogPosition {
+                partition: 1,
+                next_offset: 2
+            }
+        ]
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::Notification(_))));
+}
+
+#[tokio::test]
+async fn a_count_one_short_is_a_discrepancy_with_an_urgent_page() {
+    // Given the ledger holds 20 at A.1
+    let memory = Memory::new();
+    *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
+    let app = memory.app();
+    // When the executor counts 19
+    let outcome = app.confirm(cycle_count(19), "fp".into()).await.unwrap();
+    // Then DISCREPANCY: the A.1 line differs by -1, the A.2 line matches, and one URGENT page names it
+    assert_eq!(outcome.window_status, WindowStatus::Discrepancy);
+    let events = memory.appended();
+    let (word, decision) = decisions(&events).remove(0);
+    assert_eq!(word, "DISCREPANCY");
+    let differing: Vec<_> = decision.lines.iter().filter(|l| !l.matched).collect();
+    assert_eq!(differing.len(), 1);
+    assert_eq!(
+        (
+            differing[0].confirmed,
+            differing[0].realtime,
+            differing[0].delta
+        ),
+        (19, 20, -1)
+    );
+    let pages: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notification(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].severity, "URGENT");
+    assert_eq!(pages[0].source_id, decision.event_id);
+}
+
+#[tokio::test]
+async fn a_ledger_behind_the_log_leaves_the_window_pending_and_the_replay_decides_it() {
+    // Given the ledger has not caught up with the movements log
+    let memory = Memory::new();
+    *memory.ledger_behind.lock().unwrap() = true;
+    let app = memory.app();
+    // When the count is confirmed
+    let first = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    // Then it is accepted but PENDING, and nothing is decided
+    assert_eq!(first.window_status, WindowStatus::Pending);
+    assert!(decisions(&memory.appended()).is_empty());
+    // When the ledger catches up and the same confirmation is sent again
+    *memory.ledger_behind.lock().unwrap() = false;
+    let again = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    // Then it is a replay, and this time the window is decided
+    assert!(again.replay);
+    assert_ne!(again.window_status, WindowStatus::Pending);
+    assert_eq!(decisions(&memory.appended()).len(), 1);
+}
+
+#[tokio::test]
+async fn a_second_confirmation_of_a_window_is_a_conflict_and_writes_nothing() {
+    // Given a window already confirmed by count-1
+    let memory = Memory::new();
+    let app = memory.app();
+    app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    let written = memory.appended().len();
+    // When another correlation id confirms the same window
+    let Confirmation::Count(mut count, kind) = cycle_count(20) else {
+        unreachable!()
+    };
+    count.correlation_id = CorrelationId::parse("count-2").unwrap();
+    let refused = app
+        .confirm(Confirmation::Count(count, kind), "fp2".into())
+        .await;
+    // Then 409, and the log is unchanged
+    assert!(matches!(refused, Err(AppError::Conflict(_))), "{refused:?}");
+    assert_eq!(memory.appended().len(), written);
+}
+
+/// Given: a DISCREPANCY window of a cycle count (counted 19 at A.1, ledger 20; A.2 matches at 5)
+/// with its queue entry OPEN.
+fn discrepancy_window(memory: &Arc<Memory>, kind: ConfirmationKind) -> WindowRow {
+    let key = window_key();
+    let confirmation = ConfirmationRecorded::from_count(
+        &StockCount {
+            correlation_id: CorrelationId::parse("count-1").unwrap(),
+            window: key.clone(),
+            as_of: UtcMillis(END),
+            scope: CountScope::Partial,
+            counts: Totals::from([(stock("A.1"), 19), (stock("A.2"), 5)]),
+        },
+        ConfirmationKind::CycleCount,
+        "fp".into(),
+        UtcMillis(END + 1),
+    );
+    let comparison = compare_stock(
+        &confirmation.totals().unwrap(),
+        &Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]),
+        CountScope::Partial,
+        0,
+    );
+    let decision = WindowDecision::of(
+        &confirmation,
+        &comparison,
+        0,
+        vec![LogPosition {
+            partition: 0,
+            next_offset: 40,
+        }],
+        UtcMillis(END + 2),
+    );
+    let row = WindowRow {
+        window_id: key.id(),
+        partner_id: EXECUTOR.into(),
+        warehouse_id: WAREHOUSE.into(),
+        window_start: UtcMillis(START).to_rfc3339(),
+        window_end: UtcMillis(END).to_rfc3339(),
+        status: WindowStatus::Discrepancy,
+        kind: Some(kind),
+        as_of: Some(UtcMillis(END).to_rfc3339()),
+        as_of_ms: Some(END),
+        scope: Some(CountScope::Partial),
+        correlation_id: Some("count-1".into()),
+        confirmation_event_id: Some(confirmation.event_id.clone()),
+        decision_event_id: Some(decision.event_id.clone()),
+        confirmed_at: None,
+        confirmed_at_ms: Some(END + 1),
+        decided_at: None,
+        tolerance: Some(0),
+        lines: Some(decision.lines.clone()),
+        confirmation_lines: Some(confirmation.lines.clone()),
+        realtime_through: Some(decision.realtime_through.clone()),
+        resolution: None,
+        compensating_movements: 0,
+        key,
+        effective_at: UtcMillis(END - 1),
+    };
+    memory
+        .windows
+        .lock()
+        .unwrap()
+        .insert(row.window_id.clone(), row.clone());
+    memory.entries.lock().unwrap().insert(
+        decision.event_id.clone(),
+        SupervisorEntryRow {
+            entry_id: decision.event_id.clone(),
+            warehouse_id: WAREHOUSE.into(),
+            status: EntryStatus::Open,
+            source: Some(QueueSource::WindowDiscrepancy),
+            code: None,
+            severity: None,
+            occurred_at: None,
+            opened_at: None,
+            partner_id: None,
+            correlation_id: None,
+            document_ref: None,
+            sku: None,
+            location: None,
+            qty: None,
+            device_id: None,
+            message: None,
+            acknowledged: None,
+            closed: None,
+        },
+    );
+    *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
+    row
+}
+
+fn resolve(
+    window: &WindowRow,
+    resolution: Resolution,
+    adjustments: Vec<serde_json::Value>,
+) -> Resolve {
+    Resolve {
+        window_id: window.window_id.clone(),
+        supervisor_id: "sup-7".into(),
+        reason: "recounted".into(),
+        resolution,
+        adjustments,
+    }
+}
+
+fn movements(events: &[Event]) -> Vec<&wes_events::MovementRecorded> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Movement(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::SupervisorAction(a) if a.action == "CLOSE"))
+        .count()
+}
+
+#[tokio::test]
+async fn accept_confirmation_appends_the_compensating_adjust_then_reconciles_and_closes() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    let app = memory.app();
+    // When the supervisor accepts the count
+    app.resolve(
+        &memory.partner(SUPERVISOR),
+        resolve(&window, Resolution::AcceptConfirmation, vec![]),
+    )
+    .await
+    .unwrap();
+    // Then one ADJUST of -1 at A.1 under the reconciler, dated just before the count, comes first
+    let events = memory.appended();
+    let adjusts = movements(&events);
+    assert_eq!(adjusts.len(), 1);
+    let adjust = adjusts[0];
+    assert_eq!(
+        (
+            adjust.kind.as_str(),
+            adjust.qty,
+            adjust.to_location.as_deref()
+        ),
+        ("ADJUST", -1, Some("A.1"))
+    );
+    assert_eq!(adjust.partner_id, RECONCILER_PARTNER);
+    assert_eq!(adjust.occurred_at, END - 1);
+    assert!(matches!(events[0], Event::Movement(_)));
+    // and the window is RECONCILED by the supervisor, with one compensating movement, entry closed
+    let (word, decision) = decisions(&events).remove(0);
+    assert_eq!(word, "RECONCILED");
+    assert_eq!(decision.resolution.as_deref(), Some("ACCEPT_CONFIRMATION"));
+    assert_eq!(decision.resolved_by.as_deref(), Some("sup-7"));
+    assert_eq!(decision.compensating_movements, 1);
+    assert_eq!(closes(&events), 1);
+}
+
+#[tokio::test]
+async fn accept_realtime_writes_no_movement() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::AcceptRealtime, vec![]),
+        )
+        .await
+        .unwrap();
+    let events = memory.appended();
+    assert!(movements(&events).is_empty());
+    let (_, decision) = decisions(&events).remove(0);
+    assert_eq!(decision.resolution.as_deref(), Some("ACCEPT_REALTIME"));
+    assert_eq!(decision.compensating_movements, 0);
+    assert_eq!(closes(&events), 1);
+}
+
+#[tokio::test]
+async fn a_manual_adjustment_that_does_not_reconcile_is_refused_and_writes_nothing() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    // When the supervisor adjusts A.1 by +1 (the count says one fewer)
+    let wrong = vec![json!({"sku": SKU, "location": "A.1", "qty": 1})];
+    let refused = memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::ManualAdjustment, wrong),
+        )
+        .await;
+    // Then 409 naming what still differs, and nothing was appended
+    match refused {
+        Err(AppError::Conflict(detail)) => assert!(detail.contains("counted 19, ledger 21")),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(memory.appended().is_empty());
+}
+
+#[tokio::test]
+async fn a_manual_adjustment_that_reconciles_is_written_with_the_new_comparison() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    let right = vec![json!({"sku": SKU, "location": "A.1", "qty": -1})];
+    memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::ManualAdjustment, right),
+        )
+        .await
+        .unwrap();
+    let events = memory.appended();
+    let adjusts = movements(&events);
+    assert_eq!(adjusts.len(), 1);
+    assert_eq!(adjusts[0].qty, -1);
+    let (_, decision) = decisions(&events).remove(0);
+    assert_eq!(decision.resolution.as_deref(), Some("MANUAL_ADJUSTMENT"));
+    assert!(decision.lines.iter().all(|l| l.matched));
+}
+
+#[tokio::test]
+async fn a_manual_adjustment_line_is_checked_by_the_movement_rules_with_its_field() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    let unknown = vec![json!({"sku": SKU, "location": "Z.9", "qty": -1})];
+    let refused = memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::ManualAdjustment, unknown),
+        )
+        .await;
+    match refused {
+        Err(AppError::Rejected(r)) => assert_eq!(r.field, "/adjustments/0/location"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert!(memory.appended().is_empty());
+}
+
+#[tokio::test]
+async fn a_shift_summary_cannot_be_resolved_by_manual_adjustment() {
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, ConfirmationKind::ShiftSummary);
+    let lines = vec![json!({"sku": SKU, "location": "A.1", "qty": -1})];
+    let refused = memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::ManualAdjustment, lines),
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(AppError::Rejected(r)) if r.field == "/resolution"),
+        "{refused:?}"
+    );
+    assert!(memory.appended().is_empty());
+}
+
+#[tokio::test]
+async fn only_a_discrepancy_window_is_resolved() {
+    let memory = Memory::new();
+    let mut window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
+    window.status = WindowStatus::Reconciled;
+    memory
+        .windows
+        .lock()
+        .unwrap()
+        .insert(window.window_id.clone(), window.clone());
+    let refused = memory
+        .app()
+        .resolve(
+            &memory.partner(SUPERVISOR),
+            resolve(&window, Resolution::AcceptRealtime, vec![]),
+        )
+        .await;
+    assert!(matches!(refused, Err(AppError::Conflict(_))), "{refused:?}");
+    assert!(memory.appended().is_empty());
+}
+
+#[tokio::test]
+async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() {
+    // Given a decided window with one movement beyond its position, and a PENDING one confirmed
+    // longer ago than the grace period
+    let memory = Memory::new();
+    let decided = WatchedWindow {
+        window_id: window_key().id(),
+        key: window_key(),
+        confirmation: None,
+        realtime_through: Some(vec![(0, 40)]),
+    };
+    *memory.late.lock().unwrap() = vec![LateMovementRow {
+        event_id: "mv-41".into(),
+        correlation_id: "late-1".into(),
+        kind: "PICK".into(),
+        sku: SKU.into(),
+        qty: 2,
+        occurred_at: START + 10,
+    }];
+    let mut pending_key = window_key();
+    pending_key.start = UtcMillis(END);
+    pending_key.end = UtcMillis(END + 1000);
+    let confirmation = ConfirmationRecorded::from_count(
+        &StockCount {
+            correlation_id: CorrelationId::parse("count-9").unwrap(),
+            window: pending_key.clone(),
+            as_of: UtcMillis(END + 1000),
+            scope: CountScope::Partial,
+            counts: Totals::new(),
+        },
+        ConfirmationKind::CycleCount,
+        "fp".into(),
+        UtcMillis(memory.now.lock().unwrap().0 - 31_000),
+    );
+    let pending = WatchedWindow {
+        window_id: pending_key.id(),
+        key: pending_key,
+        confirmation: Some(confirmation),
+        realtime_through: None,
+    };
+    *memory.watched.lock().unwrap() = vec![decided, pending];
+    // When the watcher sweeps
+    memory.app().sweep_windows().await.unwrap();
+    // Then the late movement is flagged once (id from window and movement), the pending window decided
+    let events = memory.appended();
+    let flags: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::LateMovement(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(flags.len(), 1);
+    assert_eq!(
+        flags[0].event_id,
+        wes_events::LateMovementFlagged::id_for(&window_key().id(), "mv-41")
+    );
+    assert_eq!(decisions(&events).len(), 1);
+}

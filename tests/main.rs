@@ -1,0 +1,10 @@
+//! The black-box suite: each module drives spawned hubs (real broker, registry, HTTP) through one
+//! area of the contract, on SQLite and PostgreSQL.
+
+mod bad_input;
+mod exceptions;
+mod foundation;
+mod mtls;
+mod openapi;
+mod realtime;
+mod reconcile;
