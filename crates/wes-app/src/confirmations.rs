@@ -2,6 +2,7 @@
 //! decided by the reconciler. Shift summaries, cycle counts and inventory snapshots share it.
 
 use crate::ingest::claim_refusal;
+use crate::ports::KeyOwner;
 use crate::{App, AppError};
 use wes_domain::idempotency::IdempotencyScope;
 use wes_domain::reconcile::{ConfirmationKind, ShiftSummary, StockCount, WindowStatus};
@@ -65,14 +66,17 @@ impl App {
             correlation_id,
             payload_sha256,
         };
+        let confirmations = KeyOwner {
+            scope: IdempotencyScope::Confirmation,
+            owner: &owner,
+        };
+        let windows = KeyOwner {
+            scope: IdempotencyScope::Window,
+            owner: &owner,
+        };
         let claim = self
             .keys
-            .claim(
-                IdempotencyScope::Confirmation,
-                &owner,
-                &[key(&cid, &payload_sha256)],
-                at,
-            )
+            .claim(confirmations, at, &[key(&cid, &payload_sha256)])
             .await?
             .remove(0);
         if let Some(refusal) = claim_refusal(claim, "a confirmation", &cid) {
@@ -91,12 +95,7 @@ impl App {
         // the projection keeps the rule after the claim is purged.
         let window_claim = self
             .keys
-            .claim(
-                IdempotencyScope::Window,
-                &owner,
-                &[key(&window_id, &cid)],
-                at,
-            )
+            .claim(windows, at, &[key(&window_id, &cid)])
             .await?
             .remove(0);
         let took_window = claim_refusal(window_claim, "", "").is_none();
@@ -130,12 +129,8 @@ impl App {
                 .await?;
             return Err(e);
         }
-        self.keys
-            .settle(IdempotencyScope::Confirmation, &owner, &[&cid], &[])
-            .await?;
-        self.keys
-            .settle(IdempotencyScope::Window, &owner, &[&window_id], &[])
-            .await?;
+        self.keys.settle(confirmations, &[&cid], &[]).await?;
+        self.keys.settle(windows, &[&window_id], &[]).await?;
         let decision = self.decide(&record).await?;
         Ok(outcome(false, status_of(decision.as_ref())))
     }
@@ -147,12 +142,13 @@ impl App {
         window_id: &str,
         took_window: bool,
     ) -> Result<(), AppError> {
+        let of = |scope| KeyOwner { scope, owner };
         self.keys
-            .settle(IdempotencyScope::Confirmation, owner, &[], &[cid])
+            .settle(of(IdempotencyScope::Confirmation), &[], &[cid])
             .await?;
         if took_window {
             self.keys
-                .settle(IdempotencyScope::Window, owner, &[], &[window_id])
+                .settle(of(IdempotencyScope::Window), &[], &[window_id])
                 .await?;
         }
         Ok(())

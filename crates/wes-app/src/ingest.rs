@@ -2,7 +2,7 @@
 //! events (and the pages they raise), and report per item. Used by every keyed request: realtime
 //! items and releases. Answers per the contract's idempotency rules; the HTTP edge shapes them.
 
-use crate::ports::Appended;
+use crate::ports::{Appended, KeyOwner};
 use crate::{App, AppError};
 use serde_json::Value;
 use wes_domain::idempotency::{Claim, IdempotencyScope, payload_fingerprint};
@@ -108,7 +108,8 @@ impl App {
                 payload_sha256: fp,
             })
             .collect();
-        let claims = self.keys.claim(scope, owner, &keys, now).await?;
+        let of = KeyOwner { scope, owner };
+        let claims = self.keys.claim(of, now, &keys).await?;
         let mut fresh: Vec<(usize, String)> = vec![];
         let mut events: Vec<Event> = vec![];
         for ((index, cid, _, event), claim) in valid.into_iter().zip(claims) {
@@ -136,7 +137,7 @@ impl App {
                 }
             });
         }
-        self.keys.settle(scope, owner, &done, &failed).await?;
+        self.keys.settle(of, &done, &failed).await?;
         Ok(results
             .into_iter()
             .map(|r| r.expect("every item has a result"))

@@ -1,12 +1,10 @@
 //! The ports bound to the real adapters: the Kafka producer and the projector for the event log,
 //! the SQL store for keys, read models and the watcher's work state.
 
-use crate::AppError;
-use crate::ports::{Appended, EventLog, KeyStore, ReadModels, WatchState};
+use crate::ports::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use wes_domain::idempotency::{Claim, IdempotencyScope};
 use wes_domain::masterdata::MasterData;
 use wes_domain::reconcile::{Totals, WindowKey};
 use wes_domain::{UtcMillis, WarehouseId};
@@ -14,7 +12,7 @@ use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_kafka::EventProducer;
 use wes_projector::Projector;
 use wes_store::idempotency::KeyRequest;
-use wes_store::queries::{QueueFilter, SupervisorEntryRow, SupervisorStepRow};
+use wes_store::queries::{QueueFilter, SupervisorEntryRow};
 use wes_store::reactors::WatchedWindow;
 use wes_store::windows::{LateMovementRow, WindowRow};
 use wes_store::{ProjectionKind, Store};
@@ -27,7 +25,7 @@ pub struct KafkaLog {
 
 #[async_trait::async_trait]
 impl EventLog for KafkaLog {
-    async fn append(&self, events: &[Event]) -> Vec<Result<Appended, AppError>> {
+    async fn append(&self, events: &[Event]) -> Vec<AppResult<Appended>> {
         self.producer
             .append(events)
             .await
@@ -44,30 +42,20 @@ impl EventLog for KafkaLog {
             .collect()
     }
 
-    async fn log_end(&self, topic: &str) -> Result<Vec<(i32, i64)>, AppError> {
-        Ok(self.projector.log_end(topic).await?)
+    async fn log_end(&self, topic: &'static str) -> AppResult<LogEnd> {
+        let ends = self.projector.log_end(topic).await?;
+        Ok(LogEnd { topic, ends })
     }
 
-    async fn wait_applied(
-        &self,
-        projection: ProjectionKind,
-        at: Appended,
-        timeout: Duration,
-    ) -> bool {
+    async fn wait_applied(&self, kind: ProjectionKind, at: Appended, within: Duration) -> bool {
         self.projector
-            .wait_applied(projection, at.topic, at.partition, at.offset, timeout)
+            .wait_applied(kind, at.topic, at.partition, at.offset, within)
             .await
     }
 
-    async fn wait_through(
-        &self,
-        projection: ProjectionKind,
-        topic: &str,
-        ends: &[(i32, i64)],
-        timeout: Duration,
-    ) -> bool {
+    async fn wait_through(&self, kind: ProjectionKind, end: &LogEnd, within: Duration) -> bool {
         self.projector
-            .wait_through(projection, topic, ends, timeout)
+            .wait_through(kind, end.topic, &end.ends, within)
             .await
     }
 }
@@ -82,36 +70,25 @@ pub struct SqlStore {
 
 #[async_trait::async_trait]
 impl KeyStore for SqlStore {
-    async fn claim(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        keys: &[KeyRequest<'_>],
-        now: UtcMillis,
-    ) -> Result<Vec<Claim>, AppError> {
+    async fn claim(&self, of: KeyOwner<'_>, now: UtcMillis, keys: &[KeyRequest<'_>]) -> Claims {
         Ok(self
             .store
-            .claim_keys(scope, owner, &self.instance_id, keys, now)
+            .claim_keys(of.scope, of.owner, &self.instance_id, keys, now)
             .await?)
     }
 
-    async fn settle(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        done: &[&str],
-        failed: &[&str],
-    ) -> Result<(), AppError> {
-        Ok(self.store.settle_keys(scope, owner, done, failed).await?)
+    async fn settle(&self, of: KeyOwner<'_>, done: &[&str], failed: &[&str]) -> AppResult<()> {
+        Ok(self
+            .store
+            .settle_keys(of.scope, of.owner, done, failed)
+            .await?)
     }
 
-    async fn is_done(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        correlation_id: &str,
-    ) -> Result<bool, AppError> {
-        Ok(self.store.key_done(scope, owner, correlation_id).await?)
+    async fn is_done(&self, of: KeyOwner<'_>, correlation_id: &str) -> AppResult<bool> {
+        Ok(self
+            .store
+            .key_done(of.scope, of.owner, correlation_id)
+            .await?)
     }
 }
 
@@ -121,39 +98,32 @@ impl ReadModels for SqlStore {
         self.masterdata.borrow().clone()
     }
 
-    async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, AppError> {
+    async fn window(&self, window_id: &str) -> AppResult<Option<WindowRow>> {
         Ok(self.store.window(window_id).await?)
     }
 
-    async fn realtime_totals(
-        &self,
-        window: &WindowKey,
-        through: &[(i32, i64)],
-    ) -> Result<Totals, AppError> {
+    async fn realtime_totals(&self, window: &WindowKey, through: &Through) -> AppResult<Totals> {
         Ok(self.store.realtime_totals(window, through).await?)
     }
 
-    async fn stock_as_of(
+    async fn stock_at(
         &self,
-        warehouse: &WarehouseId,
-        as_of: UtcMillis,
-        through: &[(i32, i64)],
-    ) -> Result<Totals, AppError> {
-        Ok(self.store.stock_as_of(warehouse, as_of, through).await?)
+        wh: &WarehouseId,
+        at: UtcMillis,
+        below: &Through,
+    ) -> AppResult<Totals> {
+        Ok(self.store.stock_as_of(wh, at, below).await?)
     }
 
     async fn late_movements(
         &self,
         window: &WindowKey,
-        through: &[(i32, i64)],
-    ) -> Result<Vec<LateMovementRow>, AppError> {
+        through: &Through,
+    ) -> AppResult<Vec<LateMovementRow>> {
         Ok(self.store.late_movement_rows(window, through).await?)
     }
 
-    async fn supervisor_entry(
-        &self,
-        entry_id: &str,
-    ) -> Result<Option<(SupervisorEntryRow, Vec<SupervisorStepRow>)>, AppError> {
+    async fn supervisor_entry(&self, entry_id: &str) -> AppResult<Option<EntryWithSteps>> {
         Ok(self.store.supervisor_entry(entry_id).await?)
     }
 
@@ -161,29 +131,26 @@ impl ReadModels for SqlStore {
         &self,
         filter: &QueueFilter,
         limit: i64,
-    ) -> Result<Vec<SupervisorEntryRow>, AppError> {
+    ) -> AppResult<Vec<SupervisorEntryRow>> {
         Ok(self.store.supervisor_queue(filter, limit).await?)
     }
 
-    async fn release_exists(&self, planner: &str, correlation_id: &str) -> Result<bool, AppError> {
+    async fn release_exists(&self, planner: &str, correlation_id: &str) -> AppResult<bool> {
         Ok(self.store.release_exists(planner, correlation_id).await?)
     }
 }
 
 #[async_trait::async_trait]
 impl WatchState for SqlStore {
-    async fn watch_confirmation(
-        &self,
-        confirmation: &ConfirmationRecorded,
-    ) -> Result<(), AppError> {
+    async fn watch_confirmation(&self, confirmation: &ConfirmationRecorded) -> AppResult<()> {
         Ok(self.store.watch_confirmation(confirmation).await?)
     }
 
-    async fn watch_decision(&self, decision: &WindowDecision) -> Result<(), AppError> {
+    async fn watch_decision(&self, decision: &WindowDecision) -> AppResult<()> {
         Ok(self.store.watch_decision(decision).await?)
     }
 
-    async fn watched(&self, horizon: UtcMillis) -> Result<Vec<WatchedWindow>, AppError> {
+    async fn watched(&self, horizon: UtcMillis) -> AppResult<Vec<WatchedWindow>> {
         Ok(self.store.watched_windows(horizon).await?)
     }
 }

@@ -1,8 +1,8 @@
 //! In-memory ports for unit tests of the handlers: an event log that records what is appended,
 //! an idempotency store on the domain's decision, and read models set by the test's "given".
 
-use crate::ports::{Appended, Clock, EventLog, KeyStore, ReadModels, WatchState};
-use crate::{App, AppError, AppSettings};
+use crate::ports::*;
+use crate::{App, AppSettings};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use wes_domain::*;
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
 use wes_store::idempotency::KeyRequest;
-use wes_store::queries::{QueueFilter, SupervisorEntryRow, SupervisorStepRow};
+use wes_store::queries::{QueueFilter, SupervisorEntryRow};
 use wes_store::reactors::WatchedWindow;
 use wes_store::windows::{LateMovementRow, WindowRow};
 
@@ -114,7 +114,7 @@ impl Memory {
 
 #[async_trait::async_trait]
 impl EventLog for Memory {
-    async fn append(&self, events: &[Event]) -> Vec<Result<Appended, AppError>> {
+    async fn append(&self, events: &[Event]) -> Vec<AppResult<Appended>> {
         let mut log = lock(&self.appended);
         events
             .iter()
@@ -129,39 +129,30 @@ impl EventLog for Memory {
             .collect()
     }
 
-    async fn log_end(&self, _topic: &str) -> Result<Vec<(i32, i64)>, AppError> {
-        Ok(lock(&self.movements_end).clone())
+    async fn log_end(&self, topic: &'static str) -> AppResult<LogEnd> {
+        Ok(LogEnd {
+            topic,
+            ends: lock(&self.movements_end).clone(),
+        })
     }
 
     async fn wait_applied(&self, _: ProjectionKind, _: Appended, _: Duration) -> bool {
         true
     }
 
-    async fn wait_through(
-        &self,
-        _: ProjectionKind,
-        _: &str,
-        _: &[(i32, i64)],
-        _: Duration,
-    ) -> bool {
+    async fn wait_through(&self, _: ProjectionKind, _: &LogEnd, _: Duration) -> bool {
         !*lock(&self.ledger_behind)
     }
 }
 
 #[async_trait::async_trait]
 impl KeyStore for Memory {
-    async fn claim(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        keys: &[KeyRequest<'_>],
-        now: UtcMillis,
-    ) -> Result<Vec<Claim>, AppError> {
+    async fn claim(&self, of: KeyOwner<'_>, now: UtcMillis, keys: &[KeyRequest<'_>]) -> Claims {
         let mut stored = lock(&self.keys);
         Ok(keys
             .iter()
             .map(|k| {
-                let id = (scope, owner.to_owned(), k.correlation_id.to_owned());
+                let id = (of.scope, of.owner.to_owned(), k.correlation_id.to_owned());
                 let claim = decide(stored.get(&id), k.payload_sha256, now);
                 if matches!(claim, Claim::Fresh | Claim::TakeOver) {
                     stored.insert(
@@ -179,33 +170,22 @@ impl KeyStore for Memory {
             .collect())
     }
 
-    async fn settle(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        done: &[&str],
-        failed: &[&str],
-    ) -> Result<(), AppError> {
+    async fn settle(&self, of: KeyOwner<'_>, done: &[&str], failed: &[&str]) -> AppResult<()> {
         let mut stored = lock(&self.keys);
         for cid in done {
-            if let Some(key) = stored.get_mut(&(scope, owner.to_owned(), cid.to_string())) {
+            if let Some(key) = stored.get_mut(&(of.scope, of.owner.to_owned(), cid.to_string())) {
                 key.state = KeyState::Done;
             }
         }
         for cid in failed {
-            stored.remove(&(scope, owner.to_owned(), cid.to_string()));
+            stored.remove(&(of.scope, of.owner.to_owned(), cid.to_string()));
         }
         Ok(())
     }
 
-    async fn is_done(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        correlation_id: &str,
-    ) -> Result<bool, AppError> {
+    async fn is_done(&self, of: KeyOwner<'_>, correlation_id: &str) -> AppResult<bool> {
         Ok(lock(&self.keys)
-            .get(&(scope, owner.to_owned(), correlation_id.to_owned()))
+            .get(&(of.scope, of.owner.to_owned(), correlation_id.to_owned()))
             .is_some_and(|k| k.state == KeyState::Done))
     }
 }
@@ -216,35 +196,23 @@ impl ReadModels for Memory {
         self.masterdata.clone()
     }
 
-    async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, AppError> {
+    async fn window(&self, window_id: &str) -> AppResult<Option<WindowRow>> {
         Ok(lock(&self.windows).get(window_id).cloned())
     }
 
-    async fn realtime_totals(&self, _: &WindowKey, _: &[(i32, i64)]) -> Result<Totals, AppError> {
+    async fn realtime_totals(&self, _: &WindowKey, _: &Through) -> AppResult<Totals> {
         Ok(lock(&self.realtime).clone())
     }
 
-    async fn stock_as_of(
-        &self,
-        _: &WarehouseId,
-        _: UtcMillis,
-        _: &[(i32, i64)],
-    ) -> Result<Totals, AppError> {
+    async fn stock_at(&self, _: &WarehouseId, _: UtcMillis, _: &Through) -> AppResult<Totals> {
         Ok(lock(&self.stock).clone())
     }
 
-    async fn late_movements(
-        &self,
-        _: &WindowKey,
-        _: &[(i32, i64)],
-    ) -> Result<Vec<LateMovementRow>, AppError> {
+    async fn late_movements(&self, _: &WindowKey, _: &Through) -> AppResult<Vec<LateMovementRow>> {
         Ok(lock(&self.late).clone())
     }
 
-    async fn supervisor_entry(
-        &self,
-        entry_id: &str,
-    ) -> Result<Option<(SupervisorEntryRow, Vec<SupervisorStepRow>)>, AppError> {
+    async fn supervisor_entry(&self, entry_id: &str) -> AppResult<Option<EntryWithSteps>> {
         Ok(lock(&self.entries)
             .get(entry_id)
             .map(|e| (e.clone(), vec![])))
@@ -254,26 +222,26 @@ impl ReadModels for Memory {
         &self,
         _: &QueueFilter,
         _: i64,
-    ) -> Result<Vec<SupervisorEntryRow>, AppError> {
+    ) -> AppResult<Vec<SupervisorEntryRow>> {
         Ok(vec![])
     }
 
-    async fn release_exists(&self, _: &str, _: &str) -> Result<bool, AppError> {
+    async fn release_exists(&self, _: &str, _: &str) -> AppResult<bool> {
         Ok(false)
     }
 }
 
 #[async_trait::async_trait]
 impl WatchState for Memory {
-    async fn watch_confirmation(&self, _: &ConfirmationRecorded) -> Result<(), AppError> {
+    async fn watch_confirmation(&self, _: &ConfirmationRecorded) -> AppResult<()> {
         Ok(())
     }
 
-    async fn watch_decision(&self, _: &WindowDecision) -> Result<(), AppError> {
+    async fn watch_decision(&self, _: &WindowDecision) -> AppResult<()> {
         Ok(())
     }
 
-    async fn watched(&self, _: UtcMillis) -> Result<Vec<WatchedWindow>, AppError> {
+    async fn watched(&self, _: UtcMillis) -> AppResult<Vec<WatchedWindow>> {
         Ok(lock(&self.watched).clone())
     }
 }

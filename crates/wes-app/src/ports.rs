@@ -15,6 +15,15 @@ use wes_store::queries::{QueueFilter, SupervisorEntryRow, SupervisorStepRow};
 use wes_store::reactors::WatchedWindow;
 use wes_store::windows::{LateMovementRow, WindowRow};
 
+/// What a port answers.
+pub type AppResult<T> = Result<T, AppError>;
+/// A position in a topic: the next offset of each partition.
+pub type Through = [(i32, i64)];
+/// The decision on each claimed key, in order.
+pub type Claims = AppResult<Vec<Claim>>;
+/// A supervisor-queue entry and its audit trail.
+pub type EntryWithSteps = (SupervisorEntryRow, Vec<SupervisorStepRow>);
+
 /// Where an appended record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -23,54 +32,41 @@ pub struct Appended {
     pub offset: i64,
 }
 
+/// The end of a topic when it was read: the next offset of each partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEnd {
+    pub topic: &'static str,
+    pub ends: Vec<(i32, i64)>,
+}
+
+/// Whose idempotency keys: a scope and the partner (or planner) that owns them.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyOwner<'a> {
+    pub scope: IdempotencyScope,
+    pub owner: &'a str,
+}
+
 /// The event log: append, and see how far the log and each projection have come.
 #[async_trait::async_trait]
 pub trait EventLog: Send + Sync {
     /// Appends in the given order (records with one key keep their order); one result per event,
     /// `Ok` once the log acknowledged it.
-    async fn append(&self, events: &[Event]) -> Vec<Result<Appended, AppError>>;
+    async fn append(&self, events: &[Event]) -> Vec<AppResult<Appended>>;
     /// The next offset of every partition of `topic`.
-    async fn log_end(&self, topic: &str) -> Result<Vec<(i32, i64)>, AppError>;
-    /// Waits (at most `timeout`) until `projection` has applied the record at `at`.
-    async fn wait_applied(
-        &self,
-        projection: ProjectionKind,
-        at: Appended,
-        timeout: Duration,
-    ) -> bool;
-    /// Waits (at most `timeout`) until `projection` holds every record of `topic` below `ends`.
-    async fn wait_through(
-        &self,
-        projection: ProjectionKind,
-        topic: &str,
-        ends: &[(i32, i64)],
-        timeout: Duration,
-    ) -> bool;
+    async fn log_end(&self, topic: &'static str) -> AppResult<LogEnd>;
+    /// Waits (at most `within`) until the projection has applied the record at `at`.
+    async fn wait_applied(&self, kind: ProjectionKind, at: Appended, within: Duration) -> bool;
+    /// Waits (at most `within`) until the projection holds every record below `end`.
+    async fn wait_through(&self, kind: ProjectionKind, end: &LogEnd, within: Duration) -> bool;
 }
 
 /// Idempotency keys: claimed before appending, settled after.
 #[async_trait::async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn claim(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        keys: &[KeyRequest<'_>],
-        now: UtcMillis,
-    ) -> Result<Vec<Claim>, AppError>;
-    async fn settle(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        done: &[&str],
-        failed: &[&str],
-    ) -> Result<(), AppError>;
-    async fn is_done(
-        &self,
-        scope: IdempotencyScope,
-        owner: &str,
-        correlation_id: &str,
-    ) -> Result<bool, AppError>;
+    async fn claim(&self, of: KeyOwner<'_>, now: UtcMillis, keys: &[KeyRequest<'_>]) -> Claims;
+    /// Marks `done` keys DONE and releases `failed` ones.
+    async fn settle(&self, of: KeyOwner<'_>, done: &[&str], failed: &[&str]) -> AppResult<()>;
+    async fn is_done(&self, of: KeyOwner<'_>, correlation_id: &str) -> AppResult<bool>;
 }
 
 /// The read models handlers decide on.
@@ -78,46 +74,34 @@ pub trait KeyStore: Send + Sync {
 pub trait ReadModels: Send + Sync {
     /// The master-data snapshot validation reads.
     fn master_data(&self) -> Arc<MasterData>;
-    async fn window(&self, window_id: &str) -> Result<Option<WindowRow>, AppError>;
+    async fn window(&self, window_id: &str) -> AppResult<Option<WindowRow>>;
     /// The partner's movements of the window below `through`, summed per line.
-    async fn realtime_totals(
-        &self,
-        window: &WindowKey,
-        through: &[(i32, i64)],
-    ) -> Result<Totals, AppError>;
-    /// The warehouse's stock as of `as_of` from the movements below `through`.
-    async fn stock_as_of(
-        &self,
-        warehouse: &WarehouseId,
-        as_of: UtcMillis,
-        through: &[(i32, i64)],
-    ) -> Result<Totals, AppError>;
+    async fn realtime_totals(&self, window: &WindowKey, through: &Through) -> AppResult<Totals>;
+    /// The warehouse's stock as of `at` from the movements below `below`.
+    async fn stock_at(&self, wh: &WarehouseId, at: UtcMillis, below: &Through)
+    -> AppResult<Totals>;
     /// The partner's movements of the window at or beyond `through`: arrived late.
     async fn late_movements(
         &self,
         window: &WindowKey,
-        through: &[(i32, i64)],
-    ) -> Result<Vec<LateMovementRow>, AppError>;
-    async fn supervisor_entry(
-        &self,
-        entry_id: &str,
-    ) -> Result<Option<(SupervisorEntryRow, Vec<SupervisorStepRow>)>, AppError>;
+        through: &Through,
+    ) -> AppResult<Vec<LateMovementRow>>;
+    async fn supervisor_entry(&self, entry_id: &str) -> AppResult<Option<EntryWithSteps>>;
     async fn supervisor_queue(
         &self,
         filter: &QueueFilter,
         limit: i64,
-    ) -> Result<Vec<SupervisorEntryRow>, AppError>;
-    async fn release_exists(&self, planner: &str, correlation_id: &str) -> Result<bool, AppError>;
+    ) -> AppResult<Vec<SupervisorEntryRow>>;
+    async fn release_exists(&self, planner: &str, correlation_id: &str) -> AppResult<bool>;
 }
 
 /// The window watcher's durable work state.
 #[async_trait::async_trait]
 pub trait WatchState: Send + Sync {
-    async fn watch_confirmation(&self, confirmation: &ConfirmationRecorded)
-    -> Result<(), AppError>;
-    async fn watch_decision(&self, decision: &WindowDecision) -> Result<(), AppError>;
+    async fn watch_confirmation(&self, confirmation: &ConfirmationRecorded) -> AppResult<()>;
+    async fn watch_decision(&self, decision: &WindowDecision) -> AppResult<()>;
     /// The windows still watched, after dropping decided ones that ended before `horizon`.
-    async fn watched(&self, horizon: UtcMillis) -> Result<Vec<WatchedWindow>, AppError>;
+    async fn watched(&self, horizon: UtcMillis) -> AppResult<Vec<WatchedWindow>>;
 }
 
 pub trait Clock: Send + Sync {

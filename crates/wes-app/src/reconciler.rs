@@ -50,17 +50,12 @@ impl App {
     /// The end of the movements log, once the ledger holds everything below it; `None` when the
     /// ledger did not get there within `LEDGER_WAIT`.
     pub(crate) async fn ledger_at_log_end(&self) -> Result<Option<Vec<(i32, i64)>>, AppError> {
-        let ends = self.log.log_end(topics::MOVEMENTS).await?;
+        let end = self.log.log_end(topics::MOVEMENTS).await?;
         let caught_up = self
             .log
-            .wait_through(
-                ProjectionKind::LEDGER,
-                topics::MOVEMENTS,
-                &ends,
-                LEDGER_WAIT,
-            )
+            .wait_through(ProjectionKind::LEDGER, &end, LEDGER_WAIT)
             .await;
-        Ok(caught_up.then_some(ends))
+        Ok(caught_up.then_some(end.ends))
     }
 
     /// Decides the window of `confirmation`; `None` when the ledger did not catch up with the log
@@ -85,7 +80,7 @@ impl App {
                 let as_of = UtcMillis(confirmation.as_of.unwrap_or(confirmation.window_end));
                 let ledger = self
                     .reads
-                    .stock_as_of(&window.warehouse_id, as_of, &through)
+                    .stock_at(&window.warehouse_id, as_of, &through)
                     .await?;
                 compare_stock(&confirmed, &ledger, confirmation.count_scope()?, tolerance)
             }

@@ -2,6 +2,7 @@
 //! missing `correlation_id` is assigned; a CANCELLED must name a release that exists.
 
 use crate::ingest::ItemResult;
+use crate::ports::KeyOwner;
 use crate::{App, AppError};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -39,10 +40,11 @@ impl App {
         for item in &items {
             if let Some(original) = item.get("cancelled_correlation_id").and_then(Value::as_str) {
                 let planner = planner_of(item).unwrap_or_else(|| request_planner.to_string());
-                if self
-                    .keys
-                    .is_done(IdempotencyScope::Dispatch, &planner, original)
-                    .await?
+                let of = KeyOwner {
+                    scope: IdempotencyScope::Dispatch,
+                    owner: &planner,
+                };
+                if self.keys.is_done(of, original).await?
                     || self.reads.release_exists(&planner, original).await?
                 {
                     known.insert((planner, original.to_owned()));

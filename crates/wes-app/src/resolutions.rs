@@ -10,11 +10,11 @@
 
 use crate::reconciler::positions;
 use crate::{App, AppError};
-use serde_json::{Value, json};
+use serde_json::Value;
 use wes_domain::masterdata::{MasterData, Partner};
-use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind, validate_movement};
+use wes_domain::movement::{Actor, ActorKind, Movement, MovementKind, check_movement};
 use wes_domain::reconcile::{
-    ConfirmationKind, LineKey, Resolution, WindowStatus, compare_stock, compensation,
+    ConfirmationKind, CountLine, LineKey, Resolution, WindowStatus, compare_stock, compensation,
 };
 use wes_domain::supervisor::{EntryStatus, SupervisorAction};
 use wes_domain::*;
@@ -32,8 +32,8 @@ pub struct Resolve {
     pub supervisor_id: String,
     pub reason: String,
     pub resolution: Resolution,
-    /// manual-adjustment only: `[{sku, location, lot?, serial?, qty}]`, signed quantities.
-    pub adjustments: Vec<Value>,
+    /// manual-adjustment only: the stock lines to adjust, signed quantities.
+    pub adjustments: Vec<CountLine>,
 }
 
 /// A correction of `window`'s stock, recorded under the reconciler partner with a correlation id
@@ -94,32 +94,37 @@ fn compensations(window: &WindowRow, md: &MasterData) -> Result<Vec<(String, Mov
     Ok(out)
 }
 
-/// The supervisor's adjustment lines as ADJUST movements of the window's warehouse, validated by
-/// the movement rules (fields reported under `/adjustments/<i>`).
+/// The supervisor's adjustment lines as ADJUST movements of the window's warehouse, dated when
+/// its corrections take effect, held to the movement rules (problems under `/adjustments/<i>`).
 fn manual_adjustments(
     window: &WindowRow,
     md: &MasterData,
-    partner: &Partner,
-    adjustments: &[Value],
+    adjustments: Vec<CountLine>,
 ) -> Result<Vec<Movement>, AppError> {
     let mut adjusted = vec![];
-    for (i, item) in adjustments.iter().enumerate() {
-        let at = |r: Rejection| r.within(&format!("/adjustments/{i}"));
-        let f = wes_domain::fields::Fields::of(item).map_err(at)?;
-        let sku = f.req_id("sku", SkuCode::parse).map_err(at)?;
-        let as_movement = json!({
-            "correlation_id": "manual", "kind": "ADJUST", "warehouse_id": window.warehouse_id,
-            "sku": sku.as_str(), "qty": item.get("qty"), "to_location": item.get("location"),
-            "lot": item.get("lot"), "serial": item.get("serial"),
-            "uom": base_uom(md, &sku), "occurred_at": window.effective_at.to_rfc3339(),
-        });
-        let movement = validate_movement(&as_movement, md, partner).map_err(|r| {
+    for (i, line) in adjustments.into_iter().enumerate() {
+        let movement = Movement {
+            correlation_id: CorrelationId::from_trusted("manual"),
+            kind: MovementKind::Adjust,
+            warehouse_id: window.key.warehouse_id.clone(),
+            uom: line.uom.unwrap_or_else(|| base_uom(md, &line.sku)),
+            sku: line.sku,
+            qty: line.qty,
+            from_location: None,
+            to_location: Some(line.location),
+            lot: line.lot,
+            serial: line.serial,
+            document_ref: None,
+            occurred_at: window.effective_at,
+            actor: None,
+        };
+        check_movement(&movement, md).map_err(|r| {
             let field = if r.field == "/to_location" {
                 "/location".to_owned()
             } else {
                 r.field.clone()
             };
-            at(Rejection { field, ..r })
+            Rejection { field, ..r }.within(&format!("/adjustments/{i}"))
         })?;
         adjusted.push(movement);
     }
@@ -171,7 +176,7 @@ impl App {
                     )
                     .into());
                 }
-                let adjusted = manual_adjustments(&window, &md, partner, &adjustments)?;
+                let adjusted = manual_adjustments(&window, &md, adjustments)?;
                 let (checked, ends) = self.recheck_with(&window, &adjusted).await?;
                 lines = checked;
                 realtime_through = positions(&ends);
@@ -237,7 +242,7 @@ impl App {
         let as_of = UtcMillis(window.effective_at.0 + 1);
         let mut ledger = self
             .reads
-            .stock_as_of(&window.key.warehouse_id, as_of, &ends)
+            .stock_at(&window.key.warehouse_id, as_of, &ends)
             .await?;
         for m in adjusted {
             let location = m

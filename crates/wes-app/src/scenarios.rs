@@ -2,7 +2,7 @@
 //! resolution and the window watcher, through in-memory ports (no broker, no database).
 
 use crate::AppError;
-use crate::confirmations::Confirmation;
+use crate::confirmations::{ConfirmOutcome, Confirmation};
 use crate::memory::*;
 use crate::resolutions::{RECONCILER_PARTNER, Resolve};
 use serde_json::json;
@@ -14,6 +14,19 @@ use wes_events::{ConfirmationRecorded, Event, LogPosition, WindowDecision};
 use wes_store::queries::SupervisorEntryRow;
 use wes_store::reactors::WatchedWindow;
 use wes_store::windows::{LateMovementRow, WindowRow};
+
+/// The payloads of one variant of `Event` among `events`, in order.
+macro_rules! of {
+    ($events:expr, $variant:path) => {
+        $events
+            .iter()
+            .filter_map(|e| match e {
+                $variant(x) => Some(x),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+}
 
 const START: i64 = 1_790_000_000_000;
 const END: i64 = START + 8 * 3600 * 1000;
@@ -61,14 +74,21 @@ fn decisions(events: &[Event]) -> Vec<(&'static str, WindowDecision)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_count_that_matches_the_ledger_is_reconciled_below_the_log_end() {
-    // Given the ledger holds 20 at A.1 and 5 at A.2, and the movements log ends at (0:40, 1:2)
+/// Given the ledger holds 20 at A.1 and 5 at A.2 (and the movements log ends at (0:40, 1:2)), when
+/// the executor counts `counted` at A.1 (and 5 at A.2): the memory and the outcome.
+async fn counting(counted: i64) -> (Arc<Memory>, ConfirmOutcome) {
     let memory = Memory::new();
     *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
-    let app = memory.app();
-    // When the executor confirms exactly that
-    let outcome = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    let outcome = memory
+        .app()
+        .confirm(cycle_count(counted), "fp".into())
+        .await;
+    (memory, outcome.unwrap())
+}
+
+#[tokio::test]
+async fn a_count_that_matches_the_ledger_is_reconciled_below_the_log_end() {
+    let (memory, outcome) = counting(20).await;
     // Then the window is RECONCILED, the decision records the log position it covered, no page
     assert_eq!(outcome.window_status, WindowStatus::Reconciled);
     assert!(!outcome.replay);
@@ -95,12 +115,7 @@ async fn a_count_that_matches_the_ledger_is_reconciled_below_the_log_end() {
 
 #[tokio::test]
 async fn a_count_one_short_is_a_discrepancy_with_an_urgent_page() {
-    // Given the ledger holds 20 at A.1
-    let memory = Memory::new();
-    *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
-    let app = memory.app();
-    // When the executor counts 19
-    let outcome = app.confirm(cycle_count(19), "fp".into()).await.unwrap();
+    let (memory, outcome) = counting(19).await;
     // Then DISCREPANCY: the A.1 line differs by -1, the A.2 line matches, and one URGENT page names it
     assert_eq!(outcome.window_status, WindowStatus::Discrepancy);
     let events = memory.appended();
@@ -116,13 +131,7 @@ async fn a_count_one_short_is_a_discrepancy_with_an_urgent_page() {
         ),
         (19, 20, -1)
     );
-    let pages: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Notification(n) => Some(n),
-            _ => None,
-        })
-        .collect();
+    let pages = of!(events, Event::Notification);
     assert_eq!(pages.len(), 1);
     assert_eq!(pages[0].severity, "URGENT");
     assert_eq!(pages[0].source_id, decision.event_id);
@@ -258,28 +267,41 @@ fn discrepancy_window(memory: &Arc<Memory>, kind: ConfirmationKind) -> WindowRow
     row
 }
 
-fn resolve(
-    window: &WindowRow,
+/// When a supervisor resolves a DISCREPANCY window of `kind` with `resolution`: the memory it ran
+/// on and the answer.
+async fn resolving(
+    kind: ConfirmationKind,
     resolution: Resolution,
     adjustments: Vec<serde_json::Value>,
-) -> Resolve {
-    Resolve {
+) -> (Arc<Memory>, Result<serde_json::Value, AppError>) {
+    let adjustments = wes_domain::parse::stock_lines(Some(&json!(adjustments)), "adjustments")
+        .expect("well-formed adjustment lines");
+    let memory = Memory::new();
+    let window = discrepancy_window(&memory, kind);
+    let command = Resolve {
         window_id: window.window_id.clone(),
         supervisor_id: "sup-7".into(),
         reason: "recounted".into(),
         resolution,
         adjustments,
-    }
+    };
+    let answer = memory
+        .app()
+        .resolve(&memory.partner(SUPERVISOR), command)
+        .await;
+    (memory, answer)
+}
+
+/// `resolving` a cycle count's window.
+async fn resolving_count(
+    resolution: Resolution,
+    adjustments: Vec<serde_json::Value>,
+) -> (Arc<Memory>, Result<serde_json::Value, AppError>) {
+    resolving(ConfirmationKind::CycleCount, resolution, adjustments).await
 }
 
 fn movements(events: &[Event]) -> Vec<&wes_events::MovementRecorded> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Movement(m) => Some(m),
-            _ => None,
-        })
-        .collect()
+    of!(events, Event::Movement)
 }
 
 fn closes(events: &[Event]) -> usize {
@@ -291,16 +313,9 @@ fn closes(events: &[Event]) -> usize {
 
 #[tokio::test]
 async fn accept_confirmation_appends_the_compensating_adjust_then_reconciles_and_closes() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
-    let app = memory.app();
-    // When the supervisor accepts the count
-    app.resolve(
-        &memory.partner(SUPERVISOR),
-        resolve(&window, Resolution::AcceptConfirmation, vec![]),
-    )
-    .await
-    .unwrap();
+    // Given a count one short of the ledger, when the supervisor accepts the count
+    let (memory, answer) = resolving_count(Resolution::AcceptConfirmation, vec![]).await;
+    answer.unwrap();
     // Then one ADJUST of -1 at A.1 under the reconciler, dated just before the count, comes first
     let events = memory.appended();
     let adjusts = movements(&events);
@@ -328,16 +343,8 @@ async fn accept_confirmation_appends_the_compensating_adjust_then_reconciles_and
 
 #[tokio::test]
 async fn accept_realtime_writes_no_movement() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
-    memory
-        .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::AcceptRealtime, vec![]),
-        )
-        .await
-        .unwrap();
+    let (memory, answer) = resolving_count(Resolution::AcceptRealtime, vec![]).await;
+    answer.unwrap();
     let events = memory.appended();
     assert!(movements(&events).is_empty());
     let (_, decision) = decisions(&events).remove(0);
@@ -348,19 +355,11 @@ async fn accept_realtime_writes_no_movement() {
 
 #[tokio::test]
 async fn a_manual_adjustment_that_does_not_reconcile_is_refused_and_writes_nothing() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
     // When the supervisor adjusts A.1 by +1 (the count says one fewer)
     let wrong = vec![json!({"sku": SKU, "location": "A.1", "qty": 1})];
-    let refused = memory
-        .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::ManualAdjustment, wrong),
-        )
-        .await;
+    let (memory, answer) = resolving_count(Resolution::ManualAdjustment, wrong).await;
     // Then 409 naming what still differs, and nothing was appended
-    match refused {
+    match answer {
         Err(AppError::Conflict(detail)) => assert!(detail.contains("counted 19, ledger 21")),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -369,17 +368,9 @@ async fn a_manual_adjustment_that_does_not_reconcile_is_refused_and_writes_nothi
 
 #[tokio::test]
 async fn a_manual_adjustment_that_reconciles_is_written_with_the_new_comparison() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
     let right = vec![json!({"sku": SKU, "location": "A.1", "qty": -1})];
-    memory
-        .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::ManualAdjustment, right),
-        )
-        .await
-        .unwrap();
+    let (memory, answer) = resolving_count(Resolution::ManualAdjustment, right).await;
+    answer.unwrap();
     let events = memory.appended();
     let adjusts = movements(&events);
     assert_eq!(adjusts.len(), 1);
@@ -390,41 +381,25 @@ async fn a_manual_adjustment_that_reconciles_is_written_with_the_new_comparison(
 }
 
 #[tokio::test]
-async fn a_manual_adjustment_line_is_checked_by_the_movement_rules_with_its_field() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::CycleCount);
-    let unknown = vec![json!({"sku": SKU, "location": "Z.9", "qty": -1})];
-    let refused = memory
-        .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::ManualAdjustment, unknown),
-        )
-        .await;
-    match refused {
-        Err(AppError::Rejected(r)) => assert_eq!(r.field, "/adjustments/0/location"),
-        other => panic!("expected a rejection, got {other:?}"),
+async fn manual_adjustments_are_refused_field_by_field_and_never_for_a_shift_summary() {
+    // A line naming an unknown location is refused by the movement rules, with its field; a shift
+    // summary compares movement totals, which ADJUST lines cannot change. Neither writes anything.
+    for (kind, location, field) in [
+        (
+            ConfirmationKind::CycleCount,
+            "Z.9",
+            "/adjustments/0/location",
+        ),
+        (ConfirmationKind::ShiftSummary, "A.1", "/resolution"),
+    ] {
+        let line = vec![json!({"sku": SKU, "location": location, "qty": -1})];
+        let (memory, answer) = resolving(kind, Resolution::ManualAdjustment, line).await;
+        assert!(
+            matches!(&answer, Err(AppError::Rejected(r)) if r.field == field),
+            "{kind}: {answer:?}"
+        );
+        assert!(memory.appended().is_empty());
     }
-    assert!(memory.appended().is_empty());
-}
-
-#[tokio::test]
-async fn a_shift_summary_cannot_be_resolved_by_manual_adjustment() {
-    let memory = Memory::new();
-    let window = discrepancy_window(&memory, ConfirmationKind::ShiftSummary);
-    let lines = vec![json!({"sku": SKU, "location": "A.1", "qty": -1})];
-    let refused = memory
-        .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::ManualAdjustment, lines),
-        )
-        .await;
-    assert!(
-        matches!(&refused, Err(AppError::Rejected(r)) if r.field == "/resolution"),
-        "{refused:?}"
-    );
-    assert!(memory.appended().is_empty());
 }
 
 #[tokio::test]
@@ -437,12 +412,16 @@ async fn only_a_discrepancy_window_is_resolved() {
         .lock()
         .unwrap()
         .insert(window.window_id.clone(), window.clone());
+    let command = Resolve {
+        window_id: window.window_id.clone(),
+        supervisor_id: "sup-7".into(),
+        reason: "again".into(),
+        resolution: Resolution::AcceptRealtime,
+        adjustments: vec![],
+    };
     let refused = memory
         .app()
-        .resolve(
-            &memory.partner(SUPERVISOR),
-            resolve(&window, Resolution::AcceptRealtime, vec![]),
-        )
+        .resolve(&memory.partner(SUPERVISOR), command)
         .await;
     assert!(matches!(refused, Err(AppError::Conflict(_))), "{refused:?}");
     assert!(memory.appended().is_empty());
@@ -493,13 +472,7 @@ async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() 
     memory.app().sweep_windows().await.unwrap();
     // Then the late movement is flagged once (id from window and movement), the pending window decided
     let events = memory.appended();
-    let flags: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::LateMovement(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    let flags = of!(events, Event::LateMovement);
     assert_eq!(flags.len(), 1);
     assert_eq!(
         flags[0].event_id,

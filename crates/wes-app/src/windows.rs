@@ -11,7 +11,7 @@ use wes_store::queries::QueueFilter;
 use wes_store::windows::WindowRow;
 
 /// Refuses a partner acting for a warehouse it may not.
-pub(crate) fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), AppError> {
+pub fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), AppError> {
     let allowed =
         wes_domain::WarehouseId::parse(warehouse).is_some_and(|w| partner.may_act_for(&w));
     if allowed {

@@ -2,12 +2,10 @@
 //! accounting effect; the type carries no SKU, location or quantity of stock.
 
 use crate::UtcMillis;
-use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::rejection::Rejection;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,81 +21,36 @@ pub struct CapacitySnapshot {
     pub wip_per_zone: BTreeMap<String, i64>,
 }
 
-fn count(f: &Fields, name: &str) -> Result<i64, Rejection> {
-    let n = f.opt_i64(name)?.unwrap_or(0);
-    if n < 0 {
-        return Err(Rejection::unprocessable(
-            &format!("/{name}"),
-            format!("`{name}` must be >= 0"),
-        ));
-    }
-    Ok(n)
-}
-
-pub fn validate_capacity(item: &Value, md: &MasterData) -> Result<CapacitySnapshot, Rejection> {
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let occurred_at = f.req_time("occurred_at")?;
-    let conveyor_utilization = match f.raw("conveyor_utilization") {
-        None => 0.0,
-        Some(v) => v.as_f64().ok_or_else(|| {
-            Rejection::malformed(
-                "/conveyor_utilization",
-                "`conveyor_utilization` must be a number",
-            )
-        })?,
+/// The rules a capacity snapshot obeys: a known warehouse, counts of zero or more, utilisation
+/// as a fraction.
+pub fn check_capacity(c: &CapacitySnapshot, md: &MasterData) -> Result<(), Rejection> {
+    let negative = |field: &str, n: i64| {
+        (n < 0).then(|| Rejection::unprocessable(field, format!("`{}` must be >= 0", &field[1..])))
     };
-    if !(0.0..=1.0).contains(&conveyor_utilization) {
+    if let Some(r) = negative("/active_workers", c.active_workers)
+        .or_else(|| negative("/idle_robots", c.idle_robots))
+    {
+        return Err(r);
+    }
+    if !(0.0..=1.0).contains(&c.conveyor_utilization) {
         return Err(Rejection::unprocessable(
             "/conveyor_utilization",
             "`conveyor_utilization` is a fraction between 0 and 1",
         ));
     }
-    let mut wip_per_zone = BTreeMap::new();
-    match f.raw("wip_per_zone") {
-        None => {}
-        Some(Value::Object(zones)) => {
-            for (zone, units) in zones {
-                let field = format!("/wip_per_zone/{zone}");
-                if !is_valid_id(zone) {
-                    return Err(Rejection::malformed(
-                        &field,
-                        "zone names are 1-128 printable ASCII characters",
-                    ));
-                }
-                let units = units
-                    .as_i64()
-                    .ok_or_else(|| Rejection::malformed(&field, "WIP must be a whole number"))?;
-                if units < 0 {
-                    return Err(Rejection::unprocessable(&field, "WIP must be >= 0"));
-                }
-                wip_per_zone.insert(zone.clone(), units);
-            }
-        }
-        Some(_) => {
-            return Err(Rejection::malformed(
-                "/wip_per_zone",
-                "`wip_per_zone` must be an object of zone -> count",
-            ));
-        }
-    }
-    let snapshot = CapacitySnapshot {
-        correlation_id,
-        active_workers: count(&f, "active_workers")?,
-        idle_robots: count(&f, "idle_robots")?,
-        warehouse_id,
-        occurred_at,
-        conveyor_utilization,
-        wip_per_zone,
-    };
-    if !md.warehouses.contains_key(&snapshot.warehouse_id) {
+    if let Some((zone, _)) = c.wip_per_zone.iter().find(|(_, units)| **units < 0) {
         return Err(Rejection::unprocessable(
-            "/warehouse_id",
-            format!("unknown warehouse {}", snapshot.warehouse_id),
+            &format!("/wip_per_zone/{zone}"),
+            "WIP must be >= 0",
         ));
     }
-    Ok(snapshot)
+    if !md.warehouses.contains_key(&c.warehouse_id) {
+        return Err(Rejection::unprocessable(
+            "/warehouse_id",
+            format!("unknown warehouse {}", c.warehouse_id),
+        ));
+    }
+    Ok(())
 }
 
 /// One bucket of a capacity trend.

@@ -2,14 +2,12 @@
 //! own event, opens a supervisor-queue entry and raises a notification with its severity.
 
 use crate::UtcMillis;
-use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
 use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 word_enum!(
     /// What kind of exception the executor reports.
@@ -23,9 +21,7 @@ word_enum!(
         SubsystemOffline = "SUBSYSTEM_OFFLINE",
         Other = "OTHER",
     }
-);
 
-word_enum!(
     /// How urgently a person must look at it; ordered from least to most urgent.
     Severity {
         Low = "LOW",
@@ -54,29 +50,23 @@ pub struct ExceptionReport {
     pub message: Option<String>,
 }
 
-pub fn validate_exception(item: &Value, md: &MasterData) -> Result<ExceptionReport, Rejection> {
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let code = f.req_enum("code", ExceptionCode::parse, &ExceptionCode::words())?;
-    let severity = f.req_enum("severity", Severity::parse, &Severity::words())?;
-    let occurred_at = f.req_time("occurred_at")?;
-    let document_ref = f
-        .raw("document_ref")
-        .map(|v| DocumentRef::from_json("/document_ref", v))
-        .transpose()?;
-    let sku = f.opt_id("sku", SkuCode::parse)?;
-    let location = f.opt_id("location", LocationCode::parse)?;
-    let qty = f.opt_i64("qty")?;
-    let device_id = f.opt_id("device_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let message = f.opt_text("message", MAX_MESSAGE_CHARS)?;
-    if !md.warehouses.contains_key(&warehouse_id) {
+/// The rules an exception obeys: a known warehouse, and a known SKU and location and a
+/// quantity of zero or more when it names them.
+pub fn check_exception(e: &ExceptionReport, md: &MasterData) -> Result<(), Rejection> {
+    let ExceptionReport {
+        warehouse_id,
+        sku,
+        location,
+        qty,
+        ..
+    } = e;
+    if !md.warehouses.contains_key(warehouse_id) {
         return Err(Rejection::unprocessable(
             "/warehouse_id",
             format!("unknown warehouse {warehouse_id}"),
         ));
     }
-    if let Some(sku) = &sku
+    if let Some(sku) = sku
         && !md.skus.contains_key(sku)
     {
         return Err(Rejection::unprocessable(
@@ -84,10 +74,10 @@ pub fn validate_exception(item: &Value, md: &MasterData) -> Result<ExceptionRepo
             format!("unknown SKU {sku}"),
         ));
     }
-    if let Some(location) = &location {
-        md.require_location("/location", &warehouse_id, location)?;
+    if let Some(location) = location {
+        md.require_location("/location", warehouse_id, location)?;
     }
-    if let Some(qty) = qty
+    if let Some(qty) = *qty
         && qty < 0
     {
         return Err(Rejection::unprocessable(
@@ -95,27 +85,25 @@ pub fn validate_exception(item: &Value, md: &MasterData) -> Result<ExceptionRepo
             format!("`qty` must be zero or more, got {qty}"),
         ));
     }
-    Ok(ExceptionReport {
-        correlation_id,
-        warehouse_id,
-        code,
-        severity,
-        occurred_at,
-        document_ref,
-        sku,
-        location,
-        qty,
-        device_id,
-        message,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reading, then the rules: what the realtime endpoint does with an item.
+    fn validate_exception(
+        item: &serde_json::Value,
+        md: &MasterData,
+    ) -> Result<ExceptionReport, Rejection> {
+        let report = crate::parse::exception(item)?;
+        check_exception(&report, md)?;
+        Ok(report)
+    }
     use crate::RejectionKind;
     use crate::masterdata::{Location, Sku, Tracking, Warehouse};
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn md() -> MasterData {
         let wh = WarehouseId::parse("WH-1").unwrap();

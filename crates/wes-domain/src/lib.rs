@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod masterdata;
 pub mod movement;
+pub mod parse;
 pub mod reconcile;
 pub mod rejection;
 pub mod release;

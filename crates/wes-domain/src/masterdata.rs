@@ -8,12 +8,6 @@ use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Warehouse {
-    pub warehouse_id: WarehouseId,
-    pub name: String,
-}
-
 word_enum!(
     /// How a SKU is tracked: decides whether movements must carry a lot or a serial.
     Tracking {
@@ -21,7 +15,23 @@ word_enum!(
         Lot = "LOT",
         Serial = "SERIAL",
     }
+
+    /// Who a partner is: decides which APIs its credential opens.
+    PartnerRole {
+        /// An executor (WES) posting realtime and confirmation events for its warehouses.
+        Executor = "EXECUTOR",
+        /// Planner-internal administration: master data, releases, projections.
+        Admin = "ADMIN",
+        /// A floor supervisor: works the supervisor queue (and, later, reconciliation windows).
+        Supervisor = "SUPERVISOR",
+    }
 );
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warehouse {
+    pub warehouse_id: WarehouseId,
+    pub name: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sku {
@@ -37,17 +47,6 @@ pub struct Location {
     pub warehouse_id: WarehouseId,
     pub location: LocationCode,
 }
-
-word_enum!(
-    PartnerRole {
-        /// An executor (WES) posting realtime and confirmation events for its warehouses.
-        Executor = "EXECUTOR",
-        /// Planner-internal administration: master data, releases, projections.
-        Admin = "ADMIN",
-        /// A floor supervisor: works the supervisor queue (and, later, reconciliation windows).
-        Supervisor = "SUPERVISOR",
-    }
-);
 
 /// A partner of the registry. API keys are kept only as SHA-256 hex digests.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,11 @@
 //! Realtime movements (contract §3): validation of one record and its effect on the ledger.
 
 use crate::UtcMillis;
-use crate::fields::Fields;
 use crate::ids::*;
-use crate::masterdata::{MasterData, Partner, Tracking};
+use crate::masterdata::{MasterData, Tracking};
 use crate::rejection::Rejection;
 use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 word_enum!(
     MovementKind {
@@ -19,6 +17,27 @@ word_enum!(
         Produce = "PRODUCE",
         Receive = "RECEIVE",
         Ship = "SHIP",
+    }
+
+    DocumentType {
+        Pr = "PR",
+        Po = "PO",
+        So = "SO",
+        Receiver = "RECEIVER",
+        Shipper = "SHIPPER",
+        Workorder = "WORKORDER",
+        TransferOrder = "TRANSFER_ORDER",
+        Vasorder = "VASORDER",
+        RefurbishOrder = "REFURBISH_ORDER",
+        CycleCount = "CYCLE_COUNT",
+        Other = "OTHER",
+    }
+
+    ActorKind {
+        Human = "HUMAN",
+        Robot = "ROBOT",
+        Device = "DEVICE",
+        System = "SYSTEM",
     }
 );
 
@@ -38,22 +57,6 @@ impl MovementKind {
     }
 }
 
-word_enum!(
-    DocumentType {
-        Pr = "PR",
-        Po = "PO",
-        So = "SO",
-        Receiver = "RECEIVER",
-        Shipper = "SHIPPER",
-        Workorder = "WORKORDER",
-        TransferOrder = "TRANSFER_ORDER",
-        Vasorder = "VASORDER",
-        RefurbishOrder = "REFURBISH_ORDER",
-        CycleCount = "CYCLE_COUNT",
-        Other = "OTHER",
-    }
-);
-
 /// `{type, id, line_no?}`: the planner document a movement or release belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DocumentRef {
@@ -61,51 +64,6 @@ pub struct DocumentRef {
     pub id: String,
     pub line_no: Option<i64>,
 }
-
-impl DocumentRef {
-    /// Parses a `document_ref` object. Anything wrong inside it is business-invalid (422), as the
-    /// contract says for a malformed `document_ref`.
-    pub fn from_json(field: &str, value: &Value) -> Result<DocumentRef, Rejection> {
-        let bad = |detail: String| {
-            Rejection::unprocessable(field, format!("malformed document_ref: {detail}"))
-        };
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad("expected an object".into()))?;
-        let doc_type = match object.get("type") {
-            Some(Value::String(t)) => {
-                DocumentType::parse(t).ok_or_else(|| bad(format!("unknown type {t:?}")))?
-            }
-            _ => return Err(bad("`type` is required".into())),
-        };
-        let id = match object.get("id") {
-            Some(Value::String(id)) if is_valid_id(id) => id.clone(),
-            _ => return Err(bad("`id` must be a non-empty identifier".into())),
-        };
-        let line_no = match object.get("line_no") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(line) if line >= 1 => Some(line),
-                _ => return Err(bad("`line_no` must be a whole number >= 1".into())),
-            },
-            Some(_) => return Err(bad("`line_no` must be a number".into())),
-        };
-        Ok(DocumentRef {
-            doc_type,
-            id,
-            line_no,
-        })
-    }
-}
-
-word_enum!(
-    ActorKind {
-        Human = "HUMAN",
-        Robot = "ROBOT",
-        Device = "DEVICE",
-        System = "SYSTEM",
-    }
-);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
@@ -132,66 +90,13 @@ pub struct Movement {
     pub actor: Option<Actor>,
 }
 
-/// The first two checks every realtime item gets: its idempotency key and its warehouse. They are
-/// separate because a warehouse the credential may not use fails the whole request (403).
-pub fn item_key(item: &Value) -> Result<(CorrelationId, WarehouseId), Rejection> {
-    let f = Fields::of(item)?;
-    let cid = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse = f.req_id("warehouse_id", WarehouseId::parse)?;
-    Ok((cid, warehouse))
-}
-
-/// Validates one movement record against master data, for a partner already known to be allowed
-/// in the record's warehouse. Unknown fields are ignored (minor versions only add optional fields).
-pub fn validate_movement(
-    item: &Value,
-    md: &MasterData,
-    partner: &Partner,
-) -> Result<Movement, Rejection> {
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let kind = f.req_enum(
-        "kind",
-        MovementKind::parse,
-        "PICK, PUT, MOVE, ADJUST, CONSUME, PRODUCE, RECEIVE, SHIP",
-    )?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let sku = f.req_id("sku", SkuCode::parse)?;
-    let qty = f.req_i64("qty")?;
-    let uom = f.req_str("uom")?.to_owned();
-    let from_location = f.opt_id("from_location", LocationCode::parse)?;
-    let to_location = f.opt_id("to_location", LocationCode::parse)?;
-    let lot = f.opt_id("lot", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let serial = f.opt_id("serial", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let occurred_at = f.req_time("occurred_at")?;
-    let actor = match f.raw("actor") {
-        None => None,
-        Some(value) => {
-            let a = Fields::of(value)
-                .map_err(|_| Rejection::malformed("/actor", "`actor` must be an object"))?;
-            let kind = a
-                .req_enum("kind", ActorKind::parse, "HUMAN, ROBOT, DEVICE, SYSTEM")
-                .map_err(|r| Rejection::malformed("/actor/kind", r.detail))?;
-            let id = a
-                .req_str("id")
-                .map_err(|r| Rejection::malformed("/actor/id", r.detail))?;
-            if id.is_empty() || id.len() > MAX_ID_LEN {
-                return Err(Rejection::malformed(
-                    "/actor/id",
-                    "`actor.id` must be 1-128 characters",
-                ));
-            }
-            Some(Actor {
-                kind,
-                id: id.to_owned(),
-            })
-        }
-    };
-    let document_ref = f
-        .raw("document_ref")
-        .map(|v| DocumentRef::from_json("/document_ref", v))
-        .transpose()?;
-
+/// The rules a movement obeys: the locations its kind needs, a known warehouse, SKU and
+/// locations, the SKU's base unit, the quantity's sign, and lot or serial exactly as the SKU is
+/// tracked. The partner is already known to be allowed in the movement's warehouse.
+pub fn check_movement(m: &Movement, md: &MasterData) -> Result<(), Rejection> {
+    let (kind, qty, warehouse_id, sku) = (m.kind, m.qty, &m.warehouse_id, &m.sku);
+    let (from_location, to_location, lot, serial) =
+        (&m.from_location, &m.to_location, &m.lot, &m.serial);
     if kind.requires_from() && from_location.is_none() {
         return Err(Rejection::malformed(
             "/from_location",
@@ -211,8 +116,7 @@ pub fn validate_movement(
         ));
     }
 
-    debug_assert!(partner.may_act_for(&warehouse_id));
-    if !md.warehouses.contains_key(&warehouse_id) {
+    if !md.warehouses.contains_key(warehouse_id) {
         return Err(Rejection::unprocessable(
             "/warehouse_id",
             format!("unknown warehouse {warehouse_id}"),
@@ -220,14 +124,14 @@ pub fn validate_movement(
     }
     let sku_master = md
         .skus
-        .get(&sku)
+        .get(sku)
         .ok_or_else(|| Rejection::unprocessable("/sku", format!("unknown SKU {sku}")))?;
-    if uom != sku_master.base_uom {
+    if m.uom != sku_master.base_uom {
         return Err(Rejection::unprocessable(
             "/uom",
             format!(
-                "SKU {sku} is kept in base UoM {}, got {uom:?} (no conversion is done)",
-                sku_master.base_uom
+                "SKU {sku} is kept in base UoM {}, got {:?} (no conversion is done)",
+                sku_master.base_uom, m.uom
             ),
         ));
     }
@@ -247,11 +151,11 @@ pub fn validate_movement(
         }
         _ => {}
     }
-    if let Some(from) = &from_location {
-        md.require_location("/from_location", &warehouse_id, from)?;
+    if let Some(from) = from_location {
+        md.require_location("/from_location", warehouse_id, from)?;
     }
-    if let Some(to) = &to_location {
-        md.require_location("/to_location", &warehouse_id, to)?;
+    if let Some(to) = to_location {
+        md.require_location("/to_location", warehouse_id, to)?;
     }
     match sku_master.tracking {
         Tracking::Lot if lot.is_none() => {
@@ -287,21 +191,7 @@ pub fn validate_movement(
         ));
     }
 
-    Ok(Movement {
-        correlation_id,
-        kind,
-        warehouse_id,
-        sku,
-        qty,
-        uom,
-        from_location,
-        to_location,
-        lot,
-        serial,
-        document_ref,
-        occurred_at,
-        actor,
-    })
+    Ok(())
 }
 
 /// One change to one balance row.
@@ -345,9 +235,20 @@ pub fn ledger_deltas(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reading, then the rules: what the realtime endpoint does with an item.
+    fn validate_movement(
+        item: &Value,
+        md: &MasterData,
+        _: &Partner,
+    ) -> Result<Movement, Rejection> {
+        let movement = crate::parse::movement(item)?;
+        check_movement(&movement, md)?;
+        Ok(movement)
+    }
     use crate::RejectionKind;
     use crate::masterdata::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn md() -> (MasterData, Partner) {
         let wh = WarehouseId::parse("WH-1").unwrap();

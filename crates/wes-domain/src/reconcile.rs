@@ -2,14 +2,12 @@
 //! the realtime stream reported, line by line. Pure: the adapters gather both sides.
 
 use crate::UtcMillis;
-use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::{MasterData, Partner};
-use crate::movement::{BalanceDelta, Movement, MovementKind, ledger_deltas, validate_movement};
+use crate::movement::{BalanceDelta, Movement, MovementKind, check_movement, ledger_deltas};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 word_enum!(
@@ -19,18 +17,14 @@ word_enum!(
         Discrepancy = "DISCREPANCY",
         Reconciled = "RECONCILED",
     }
-);
 
-word_enum!(
     /// What an executor confirmed for a window.
     ConfirmationKind {
         ShiftSummary = "SHIFT_SUMMARY",
         CycleCount = "CYCLE_COUNT",
         InventorySnapshot = "INVENTORY_SNAPSHOT",
     }
-);
 
-word_enum!(
     /// How a supervisor resolved a DISCREPANCY window.
     Resolution {
         /// Compensating ADJUSTs make the ledger equal the confirmation.
@@ -83,44 +77,31 @@ pub struct ShiftSummary {
     pub totals: Totals,
 }
 
-/// Validates a shift summary. Each `totals[i]` line is checked exactly as a movement of the window
-/// would be (kind, locations the kind requires, known SKU and locations, base UoM, lot when
-/// tracked, `qty` > 0), by the movement rules themselves; two lines with one key are refused.
-pub fn validate_shift_summary(
-    item: &Value,
+/// A shift summary as sent: its key, its window and its lines, each line read as a movement of
+/// the window (`parse::shift_summary`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftSummaryCommand {
+    pub correlation_id: CorrelationId,
+    pub warehouse_id: WarehouseId,
+    pub start: UtcMillis,
+    pub end: UtcMillis,
+    pub lines: Vec<Movement>,
+}
+
+/// The rules of a shift summary: a window of at most 31 days, each `totals[i]` line checked
+/// exactly as a movement of the window would be (kind, locations the kind requires, known SKU
+/// and locations, base UoM, lot when tracked, `qty` > 0), and no two lines with one key.
+pub fn check_shift_summary(
+    command: ShiftSummaryCommand,
     md: &MasterData,
     partner: &Partner,
 ) -> Result<ShiftSummary, Rejection> {
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let (start, end) = window_bounds(&f)?;
-    let lines = match f.raw("totals") {
-        Some(Value::Array(lines)) => lines,
-        Some(_) => return Err(Rejection::malformed("/totals", "`totals` must be an array")),
-        None => return Err(Rejection::malformed("/totals", "`totals` is required")),
-    };
+    check_window_length(command.start, command.end)?;
     let mut totals = Totals::new();
-    for (i, line) in lines.iter().enumerate() {
+    for (i, movement) in command.lines.iter().enumerate() {
         let at = |r: Rejection| r.within(&format!("/totals/{i}"));
-        let Value::Object(fields) = line else {
-            return Err(at(Rejection::malformed("", "a line must be an object")));
-        };
-        if fields.contains_key("serial") {
-            return Err(at(Rejection::malformed(
-                "/serial",
-                "lines sum movements; they carry no serial",
-            )));
-        }
-        let mut as_movement = line.clone();
-        as_movement["correlation_id"] = json!(correlation_id.as_str());
-        as_movement["warehouse_id"] = json!(warehouse_id.as_str());
-        as_movement["occurred_at"] = json!(start.to_rfc3339());
-        let movement = validate_movement(&as_movement, md, partner).map_err(at)?;
-        if totals
-            .insert(LineKey::of(&movement), movement.qty)
-            .is_some()
-        {
+        check_movement(movement, md).map_err(at)?;
+        if totals.insert(LineKey::of(movement), movement.qty).is_some() {
             return Err(at(Rejection {
                 kind: RejectionKind::Malformed,
                 field: String::new(),
@@ -129,12 +110,12 @@ pub fn validate_shift_summary(
         }
     }
     Ok(ShiftSummary {
-        correlation_id,
+        correlation_id: command.correlation_id,
         window: WindowKey {
             partner_id: partner.partner_id.clone(),
-            warehouse_id,
-            start,
-            end,
+            warehouse_id: command.warehouse_id,
+            start: command.start,
+            end: command.end,
         },
         totals,
     })
@@ -343,68 +324,68 @@ pub struct StockCount {
     pub counts: Totals,
 }
 
-/// Validates a cycle count (`snapshot: false`: `counts[]`) or an inventory snapshot (`snapshot:
-/// true`: `scope`, `as_of` within the window, `quantities[]`). Each line: `sku` and `location`
-/// known, `lot` exactly when lot-tracked, `serial` exactly when serial-tracked (then `qty` 0 or 1),
-/// `qty` >= 0, `uom` (optional) the base unit; one line per key.
-pub fn validate_count(
-    item: &Value,
+/// One counted line as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountLine {
+    pub sku: SkuCode,
+    pub location: LocationCode,
+    pub lot: Option<String>,
+    pub serial: Option<String>,
+    pub qty: i64,
+    /// Optional; when given, the SKU's base unit.
+    pub uom: Option<String>,
+}
+
+/// A cycle count (`counts[]`, as of the window's end) or an inventory snapshot (`quantities[]`,
+/// `scope`, `as_of`) as sent (`parse::count`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountCommand {
+    pub correlation_id: CorrelationId,
+    pub warehouse_id: WarehouseId,
+    pub start: UtcMillis,
+    pub end: UtcMillis,
+    pub scope: CountScope,
+    pub as_of: UtcMillis,
+    /// `counts` or `quantities`: where the lines were, for the fields of problems.
+    pub lines_field: &'static str,
+    pub lines: Vec<CountLine>,
+}
+
+/// The rules of a count: a window of at most 31 days, `as_of` within it, a known warehouse; each
+/// line with a known `sku` and `location`, `lot` exactly when lot-tracked, `serial` exactly when
+/// serial-tracked (then `qty` 0 or 1), `qty` >= 0, `uom` (optional) the base unit; one line per key.
+pub fn check_count(
+    command: CountCommand,
     md: &MasterData,
     partner: &Partner,
-    snapshot: bool,
 ) -> Result<StockCount, Rejection> {
     use crate::masterdata::Tracking;
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let (start, end) = window_bounds(&f)?;
-    let (scope, as_of, field) = if snapshot {
-        let scope = f.req_enum("scope", CountScope::parse, "FULL, PARTIAL")?;
-        let as_of = f.req_time("as_of")?;
-        if as_of < start || as_of > end {
-            return Err(Rejection::unprocessable(
-                "/as_of",
-                "`as_of` must lie within the window",
-            ));
-        }
-        (scope, as_of, "quantities")
-    } else {
-        (CountScope::Partial, end, "counts")
-    };
+    let (start, end, as_of) = (command.start, command.end, command.as_of);
+    let (warehouse_id, lines_field) = (command.warehouse_id, command.lines_field);
+    check_window_length(start, end)?;
+    if as_of < start || as_of > end {
+        return Err(Rejection::unprocessable(
+            "/as_of",
+            "`as_of` must lie within the window",
+        ));
+    }
     if !md.warehouses.contains_key(&warehouse_id) {
         return Err(Rejection::unprocessable(
             "/warehouse_id",
             format!("unknown warehouse {warehouse_id}"),
         ));
     }
-    let lines = match f.raw(field) {
-        Some(Value::Array(lines)) => lines,
-        Some(_) => {
-            return Err(Rejection::malformed(
-                &format!("/{field}"),
-                format!("`{field}` must be an array"),
-            ));
-        }
-        None => {
-            return Err(Rejection::malformed(
-                &format!("/{field}"),
-                format!("`{field}` is required"),
-            ));
-        }
-    };
     let mut counts = Totals::new();
-    for (i, line) in lines.iter().enumerate() {
-        let at = |r: Rejection| r.within(&format!("/{field}/{i}"));
-        let l = Fields::of(line).map_err(at)?;
-        let sku = l.req_id("sku", SkuCode::parse).map_err(at)?;
-        let location = l.req_id("location", LocationCode::parse).map_err(at)?;
-        let lot = l
-            .opt_id("lot", |s| is_valid_id(s).then(|| s.to_owned()))
-            .map_err(at)?;
-        let serial = l
-            .opt_id("serial", |s| is_valid_id(s).then(|| s.to_owned()))
-            .map_err(at)?;
-        let qty = l.req_i64("qty").map_err(at)?;
+    for (i, line) in command.lines.into_iter().enumerate() {
+        let at = |r: Rejection| r.within(&format!("/{lines_field}/{i}"));
+        let CountLine {
+            sku,
+            location,
+            lot,
+            serial,
+            qty,
+            uom,
+        } = line;
         let master = md.skus.get(&sku).ok_or_else(|| {
             at(Rejection::unprocessable(
                 "/sku",
@@ -413,8 +394,8 @@ pub fn validate_count(
         })?;
         md.require_location("/location", &warehouse_id, &location)
             .map_err(at)?;
-        if let Some(uom) = l.opt_str("uom").map_err(at)?
-            && uom != master.base_uom
+        if let Some(uom) = &uom
+            && *uom != master.base_uom
         {
             return Err(at(Rejection::unprocessable(
                 "/uom",
@@ -453,9 +434,8 @@ pub fn validate_count(
             )));
         }
     }
-    debug_assert!(partner.may_act_for(&warehouse_id));
     Ok(StockCount {
-        correlation_id,
+        correlation_id: command.correlation_id,
         window: WindowKey {
             partner_id: partner.partner_id.clone(),
             warehouse_id,
@@ -463,33 +443,35 @@ pub fn validate_count(
             end,
         },
         as_of,
-        scope,
+        scope: command.scope,
         counts,
     })
 }
 
-/// `window_start` and `window_end`: end after start, at most 31 days apart.
-fn window_bounds(f: &Fields) -> Result<(UtcMillis, UtcMillis), Rejection> {
-    let start = f.req_time("window_start")?;
-    let end = f.req_time("window_end")?;
-    if end <= start {
-        return Err(Rejection::malformed(
-            "/window_end",
-            "`window_end` must be after `window_start` (the window is [start, end))",
-        ));
-    }
+/// A window covers at most 31 days.
+fn check_window_length(start: UtcMillis, end: UtcMillis) -> Result<(), Rejection> {
     if end.0 - start.0 > MAX_WINDOW_MILLIS {
         return Err(Rejection::unprocessable(
             "/window_end",
             "a window may cover at most 31 days",
         ));
     }
-    Ok((start, end))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    /// Reading, then the rules: what the shift-summary endpoint does with a body.
+    fn validate_shift_summary(
+        item: &Value,
+        md: &MasterData,
+        partner: &Partner,
+    ) -> Result<ShiftSummary, Rejection> {
+        check_shift_summary(crate::parse::shift_summary(item)?, md, partner)
+    }
 
     fn key(kind: MovementKind, from: Option<&str>, to: Option<&str>) -> LineKey {
         LineKey {

@@ -310,7 +310,7 @@ pub fn validate_release(
                 "`document_ref` is required",
             ));
         }
-        Some(v) => DocumentRef::from_json("/document_ref", v)?,
+        Some(v) => crate::parse::document_ref("/document_ref", v)?,
     };
     let (released_at, priority) = match f.raw("meta") {
         None => (defaults.now, 0),

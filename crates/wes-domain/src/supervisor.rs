@@ -10,18 +10,14 @@ word_enum!(
         Acknowledged = "ACKNOWLEDGED",
         Closed = "CLOSED",
     }
-);
 
-word_enum!(
     /// What opened a supervisor-queue entry.
     QueueSource {
         Exception = "EXCEPTION",
         WindowDiscrepancy = "WINDOW_DISCREPANCY",
         LateMovement = "LATE_MOVEMENT",
     }
-);
 
-word_enum!(
     /// What a supervisor does to an entry.
     SupervisorAction {
         Acknowledge = "ACKNOWLEDGE",

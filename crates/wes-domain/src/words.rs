@@ -1,8 +1,11 @@
-//! `word_enum!`: the one definition of every enumeration that travels as an upper-case word (on the
+//! `word_enum!` (one or several enums per call): the one definition of every enumeration that travels as an upper-case word (on the
 //! wire, in events, in SQL columns). Each gets `ALL`, `as_str`, `parse`, `words` and serde as its word.
 
 macro_rules! word_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? })+) => {
+        $(word_enum!(@one $(#[$doc])* $name { $($(#[$vdoc])* $variant = $text),+ });)+
+    };
+    (@one $(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ }) => {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,

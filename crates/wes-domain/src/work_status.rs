@@ -2,14 +2,12 @@
 //! pure: `evolve` decides what a status event does to a task's current state.
 
 use crate::UtcMillis;
-use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::MasterData;
 use crate::movement::DocumentRef;
 use crate::rejection::Rejection;
 use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 word_enum!(
     TaskStatus {
@@ -99,46 +97,16 @@ pub fn evolve(
     }
 }
 
-pub fn validate_work_status(item: &Value, md: &MasterData) -> Result<WorkStatus, Rejection> {
-    let f = Fields::of(item)?;
-    let correlation_id = f.req_id("correlation_id", CorrelationId::parse)?;
-    let warehouse_id = f.req_id("warehouse_id", WarehouseId::parse)?;
-    let task_id = f.req_id("task_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let status = f.req_enum(
-        "status",
-        TaskStatus::parse,
-        "ASSIGNED, IN_PROGRESS, PAUSED, COMPLETED, CANCELLED, FAILED",
-    )?;
-    let occurred_at = f.req_time("occurred_at")?;
-    let document_ref = match f.raw("document_ref") {
-        None => {
-            return Err(Rejection::malformed(
-                "/document_ref",
-                "`document_ref` is required",
-            ));
-        }
-        Some(v) => DocumentRef::from_json("/document_ref", v)?,
-    };
-    let worker_id = f.opt_id("worker_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let robot_id = f.opt_id("robot_id", |s| is_valid_id(s).then(|| s.to_owned()))?;
-    let reason = f.opt_text("reason", 2000)?;
-    if !md.warehouses.contains_key(&warehouse_id) {
+/// The rules a work-status report obeys: a known warehouse.
+pub fn check_work_status(w: &WorkStatus, md: &MasterData) -> Result<(), Rejection> {
+    let warehouse_id = &w.warehouse_id;
+    if !md.warehouses.contains_key(warehouse_id) {
         return Err(Rejection::unprocessable(
             "/warehouse_id",
             format!("unknown warehouse {warehouse_id}"),
         ));
     }
-    Ok(WorkStatus {
-        correlation_id,
-        warehouse_id,
-        task_id,
-        document_ref,
-        status,
-        worker_id,
-        robot_id,
-        occurred_at,
-        reason,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

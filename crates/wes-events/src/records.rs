@@ -1558,13 +1558,13 @@ mod tests {
             },
             UtcMillis(1),
         ));
-        let report = wes_domain::exception::validate_exception(
+        let report = wes_domain::parse::exception(
             &serde_json::json!({"correlation_id": "ex-1", "warehouse_id": "WH-1", "code": "SHORT_PICK",
                 "severity": "HIGH", "occurred_at": "2026-03-14T09:15:00Z", "sku": "S", "location": "A", "qty": 3,
                 "document_ref": {"type": "SHIPPER", "id": "SH-1"}, "message": "bin empty"}),
-            &md,
         )
         .unwrap();
+        wes_domain::exception::check_exception(&report, &md).unwrap();
         let exception =
             ExceptionRecorded::from_domain(&report, &partner.partner_id, "h".into(), UtcMillis(8));
         round_trip(&exception);
@@ -1579,14 +1579,13 @@ mod tests {
             exception.notification(),
             "a retry raises the same notification id"
         );
-        let summary = wes_domain::reconcile::validate_shift_summary(
+        let summary = wes_domain::parse::shift_summary(
             &serde_json::json!({"correlation_id": "ss-1", "warehouse_id": "WH-1",
                 "window_start": "2026-11-21T06:00:00Z", "window_end": "2026-11-21T14:00:00Z",
                 "totals": [{"sku": "S", "kind": "RECEIVE", "to_location": "A", "lot": "L1", "qty": 4, "uom": "EA"}]}),
-            &md,
-            &partner,
         )
         .unwrap();
+        let summary = wes_domain::reconcile::check_shift_summary(summary, &md, &partner).unwrap();
         let confirmation =
             ConfirmationRecorded::from_shift_summary(&summary, "h".into(), UtcMillis(9));
         round_trip(&confirmation);

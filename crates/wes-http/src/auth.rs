@@ -53,6 +53,39 @@ fn bearer(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     }
 }
 
+/// An ADMIN request: its credential authenticated, with the ADMIN role, before anything else of
+/// the request is read.
+pub struct Admin(pub crate::Shared);
+
+impl FromRequestParts<crate::Shared> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let credential = Credential::from_request_parts(parts, state).await?;
+        authenticate(&credential, &state.masterdata(), PartnerRole::Admin)?;
+        Ok(Admin(state.clone()))
+    }
+}
+
+/// A SUPERVISOR request: the state and the supervisor's partner, authenticated first.
+pub struct Supervisor(pub crate::Shared, pub Partner);
+
+impl FromRequestParts<crate::Shared> for Supervisor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let credential = Credential::from_request_parts(parts, state).await?;
+        let partner = authenticate(&credential, &state.masterdata(), PartnerRole::Supervisor)?;
+        Ok(Supervisor(state.clone(), partner))
+    }
+}
+
 /// An executor on a partner route: authenticated, then charged one token of its rate limit.
 pub fn executor(
     state: &crate::AppState,

@@ -153,16 +153,19 @@ fn routes() -> Routes {
     )
     .route(
         "/planner/v1/warehouses/{warehouse_id}",
-        put(masterdata::put_warehouse),
+        put(masterdata::put_record::<wes_app::masterdata::WarehouseIn>),
     )
-    .route("/planner/v1/skus/{sku}", put(masterdata::put_sku))
+    .route(
+        "/planner/v1/skus/{sku}",
+        put(masterdata::put_record::<wes_app::masterdata::SkuIn>),
+    )
     .route(
         "/planner/v1/warehouses/{warehouse_id}/locations/{location}",
         put(masterdata::put_location),
     )
     .route(
         "/planner/v1/partners/{partner_id}",
-        put(masterdata::put_partner),
+        put(masterdata::put_record::<wes_app::masterdata::PartnerIn>),
     )
     .route(
         "/planner/v1/partners/{partner_id}/keys",

@@ -2,19 +2,24 @@
 //! Each write is a bundle applied by the application (`wes_app::masterdata`).
 
 use crate::Shared;
-use crate::auth::{Credential, authenticate};
+use crate::auth::Admin;
 use crate::problem::ApiError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wes_app::masterdata::{Bundle, BundleReport, LocationIn, PartnerIn, SkuIn, WarehouseIn};
 use wes_domain::masterdata::*;
 use wes_domain::*;
 
-fn admin(state: &Shared, credential: &Credential) -> Result<(), ApiError> {
-    authenticate(credential, &state.masterdata(), PartnerRole::Admin).map(|_| ())
+/// An optional body: `empty` when none was sent.
+fn parse_or<T: for<'de> Deserialize<'de>>(bytes: &Bytes, empty: T) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        Ok(empty)
+    } else {
+        parse(bytes)
+    }
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
@@ -23,21 +28,15 @@ fn parse<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
 }
 
 pub async fn post_bundle(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &credential)?;
     Ok(Json(
         state.app.apply_bundle(&parse::<Bundle>(&bytes)?).await?,
     ))
 }
 
-pub async fn get_all(
-    State(state): State<Shared>,
-    credential: Credential,
-) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
+pub async fn get_all(Admin(state): Admin) -> Result<Json<Value>, ApiError> {
     let md = state.masterdata();
     let mut warehouses: Vec<_> = md
         .warehouses
@@ -66,114 +65,82 @@ pub async fn get_all(
     ))
 }
 
-fn path_must_match(field: &str, in_path: &str, in_body: &str) -> Result<(), ApiError> {
-    if in_path == in_body {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(format!(
-            "{field} in the body ({in_body:?}) differs from the path ({in_path:?})"
-        ))
-        .with_field(field))
-    }
+/// A record a PUT of one path writes: the body field its id is in, and the bundle it makes.
+pub trait PutRecord: serde::de::DeserializeOwned {
+    const ID_FIELD: &'static str;
+    fn id(&self) -> &str;
+    fn into_bundle(self) -> Bundle;
 }
 
-pub async fn put_warehouse(
-    State(state): State<Shared>,
-    credential: Credential,
-    Path(warehouse_id): Path<String>,
-    bytes: Bytes,
-) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &credential)?;
-    let mut w: WarehouseIn = if bytes.is_empty() {
-        WarehouseIn::default()
-    } else {
-        parse(&bytes)?
+/// `$record` is PUT by its `$id` field and goes into the bundle's `$list`.
+macro_rules! put_record {
+    ($record:ident, $id:ident, $list:ident) => {
+        impl PutRecord for $record {
+            const ID_FIELD: &'static str = stringify!($id);
+            fn id(&self) -> &str {
+                &self.$id
+            }
+            fn into_bundle(self) -> Bundle {
+                Bundle {
+                    $list: vec![self],
+                    ..Bundle::default()
+                }
+            }
+        }
     };
-    if w.warehouse_id.is_empty() {
-        w.warehouse_id = warehouse_id.clone();
-    }
-    path_must_match("/warehouse_id", &warehouse_id, &w.warehouse_id)?;
-    Ok(Json(
-        state
-            .app
-            .apply_bundle(&Bundle {
-                warehouses: vec![w],
-                ..Bundle::default()
-            })
-            .await?,
-    ))
 }
 
-pub async fn put_sku(
-    State(state): State<Shared>,
-    credential: Credential,
-    Path(sku): Path<String>,
+put_record!(WarehouseIn, warehouse_id, warehouses);
+put_record!(SkuIn, sku, skus);
+put_record!(PartnerIn, partner_id, partners);
+
+/// `PUT /planner/v1/warehouses/{id}`, `…/skus/{id}`, `…/partners/{id}`: the body (empty means
+/// `{}`) is the record, with its id taken from the path when the body omits it; a body naming
+/// another id is refused.
+pub async fn put_record<R: PutRecord>(
+    Admin(state): Admin,
+    Path(in_path): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &credential)?;
-    let mut body: Value = parse(&bytes)?;
-    if let Value::Object(map) = &mut body {
-        map.entry("sku")
-            .or_insert_with(|| Value::String(sku.clone()));
+    let mut body: Value = parse_or(&bytes, json!({}))?;
+    if let Value::Object(map) = &mut body
+        && map.get(R::ID_FIELD).is_none_or(|v| v.is_null() || v == "")
+    {
+        map.insert(R::ID_FIELD.to_owned(), Value::String(in_path.clone()));
     }
-    let s: SkuIn = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid SKU: {e}")))?;
-    path_must_match("/sku", &sku, &s.sku)?;
-    Ok(Json(
-        state
-            .app
-            .apply_bundle(&Bundle {
-                skus: vec![s],
-                ..Bundle::default()
-            })
-            .await?,
-    ))
+    let record: R = serde_json::from_value(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid master data: {e}")))?;
+    if record.id() != in_path {
+        let field = format!("/{}", R::ID_FIELD);
+        return Err(ApiError::bad_request(format!(
+            "{field} in the body ({:?}) differs from the path ({in_path:?})",
+            record.id()
+        ))
+        .with_field(&field));
+    }
+    apply(&state, record.into_bundle()).await
+}
+
+async fn apply(state: &Shared, bundle: Bundle) -> Result<Json<BundleReport>, ApiError> {
+    Ok(Json(state.app.apply_bundle(&bundle).await?))
 }
 
 pub async fn put_location(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path((warehouse_id, location)): Path<(String, String)>,
 ) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &credential)?;
-    Ok(Json(
-        state
-            .app
-            .apply_bundle(&Bundle {
-                locations: vec![LocationIn {
-                    warehouse_id,
-                    location,
-                }],
-                ..Bundle::default()
-            })
-            .await?,
-    ))
-}
-
-pub async fn put_partner(
-    State(state): State<Shared>,
-    credential: Credential,
-    Path(partner_id): Path<String>,
-    bytes: Bytes,
-) -> Result<Json<BundleReport>, ApiError> {
-    admin(&state, &credential)?;
-    let mut body: Value = parse(&bytes)?;
-    if let Value::Object(map) = &mut body {
-        map.entry("partner_id")
-            .or_insert_with(|| Value::String(partner_id.clone()));
-    }
-    let p: PartnerIn = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid partner: {e}")))?;
-    path_must_match("/partner_id", &partner_id, &p.partner_id)?;
-    Ok(Json(
-        state
-            .app
-            .apply_bundle(&Bundle {
-                partners: vec![p],
-                ..Bundle::default()
-            })
-            .await?,
-    ))
+    let locations = vec![LocationIn {
+        warehouse_id,
+        location,
+    }];
+    apply(
+        &state,
+        Bundle {
+            locations,
+            ..Bundle::default()
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,17 +154,11 @@ pub struct IssueKey {
 /// `POST /planner/v1/partners/{id}/keys`: adds a new key to the partner and returns it, once.
 /// Body (optional): `{"expires_at": "<RFC 3339>"}`.
 pub async fn issue_key(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path(partner_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
-    let request: IssueKey = if bytes.is_empty() {
-        IssueKey::default()
-    } else {
-        parse(&bytes)?
-    };
+    let request: IssueKey = parse_or(&bytes, IssueKey::default())?;
     let (key, report) = state
         .app
         .issue_key(&partner_id, request.expires_at.clone())
@@ -211,11 +172,9 @@ pub async fn issue_key(
 /// `DELETE /planner/v1/partners/{id}/keys/{key_id}`: revokes a key; it is refused as soon as this
 /// answers (the master-data projection has applied the change).
 pub async fn revoke_key(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path((partner_id, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let report = state.app.revoke_key(&partner_id, &key).await?;
     Ok(Json(
         json!({"partner_id": partner_id, "revoked": key, "visible": report.visible}),

@@ -1,16 +1,14 @@
 //! Planner-internal API (admin key): releases to dispatch, ledger queries, projections.
 
-use crate::Shared;
-use crate::auth::{Credential, authenticate};
+use crate::auth::Admin;
 use crate::ingest::{parse_body, read_body, respond};
 use crate::problem::ApiError;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wes_domain::masterdata::PartnerRole;
 use wes_store::ProjectionKind;
 use wes_store::queries::MovementFilter;
 
@@ -28,19 +26,13 @@ pub(crate) fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-fn admin(state: &Shared, credential: &Credential) -> Result<(), ApiError> {
-    authenticate(credential, &state.masterdata(), PartnerRole::Admin).map(|_| ())
-}
-
 /// `POST /planner/v1/releases`: one release or an array; each gets its own result (see
 /// `wes_app::releases`).
 pub async fn post_releases(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    admin(&state, &credential)?;
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     let (single, items) =
         parse_body(&headers, &bytes, state.settings.max_batch_items)?.into_items();
@@ -56,11 +48,9 @@ pub struct ReleaseQuery {
 }
 
 pub async fn get_releases(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Query(q): Query<ReleaseQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let rows = state
         .store
         .releases(
@@ -81,11 +71,9 @@ pub struct BalanceQuery {
 }
 
 pub async fn balances(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Query(q): Query<BalanceQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let rows = state
         .store
         .balances(
@@ -109,11 +97,9 @@ pub struct MovementQuery {
 }
 
 pub async fn movements(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Query(q): Query<MovementQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let filter = MovementFilter {
         warehouse_id: q.warehouse_id.as_deref(),
         sku: q.sku.as_deref(),
@@ -125,21 +111,15 @@ pub async fn movements(
     Ok(Json(json!({"movements": rows})))
 }
 
-pub async fn projections(
-    State(state): State<Shared>,
-    credential: Credential,
-) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
+pub async fn projections(Admin(state): Admin) -> Result<Json<Value>, ApiError> {
     let status = state.projector.status().await?;
     Ok(Json(json!({"projections": status})))
 }
 
 pub async fn rebuild(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let kind = ProjectionKind::parse(&name).ok_or_else(|| {
         ApiError::not_found(format!(
             "no projection {name:?}; known: {}",
@@ -157,12 +137,10 @@ pub struct DocumentTasksQuery {
 
 /// `GET /planner/v1/documents/{type}/{id}/tasks`: current state of every task of a document.
 pub async fn tasks_of_document(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path((doc_type, doc_id)): Path<(String, String)>,
     Query(q): Query<DocumentTasksQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let tasks = state
         .store
         .tasks_of_document(&doc_type, &doc_id, q.warehouse_id.as_deref())
@@ -174,11 +152,9 @@ pub async fn tasks_of_document(
 
 /// `GET /planner/v1/warehouses/{warehouse}/tasks/{task}`: one task and its full history.
 pub async fn task(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Path((warehouse_id, task_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let (current, history) = state
         .store
         .task(&warehouse_id, &task_id)
@@ -209,11 +185,9 @@ const MAX_SNAPSHOTS: i64 = 200_000;
 
 /// `GET /planner/v1/capacity/trends?warehouse_id&from&to&bucket`: time-bucketed capacity series.
 pub async fn capacity_trends(
-    State(state): State<Shared>,
-    credential: Credential,
+    Admin(state): Admin,
     Query(q): Query<TrendQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    admin(&state, &credential)?;
     let time = |field: &str, text: &str| {
         wes_domain::UtcMillis::parse_rfc3339(text).ok_or_else(|| {
             ApiError::bad_request(format!("`{field}` must be an RFC 3339 timestamp"))

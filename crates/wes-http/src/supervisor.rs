@@ -1,39 +1,23 @@
 //! Supervisor API (supervisor credentials, limited to the partner's warehouses): the supervisor
 //! queue, and acknowledging and closing its entries (`wes_app::supervisor`).
 
-use crate::Shared;
-use crate::auth::{Credential, authenticate};
+use crate::auth::Supervisor;
 use crate::planner::limit;
 use crate::problem::ApiError;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wes_app::supervisor::Step;
+use wes_app::windows::check_warehouse;
 use wes_domain::exception::{ExceptionCode, Severity};
-use wes_domain::masterdata::{Partner, PartnerRole};
+use wes_domain::masterdata::Partner;
 use wes_domain::supervisor::{EntryStatus, QueueSource, SupervisorAction};
-use wes_domain::{UtcMillis, WarehouseId, is_valid_id};
+use wes_domain::{UtcMillis, is_valid_id};
 use wes_store::queries::QueueFilter;
 /// Longest `reason` or `note` accepted.
 const MAX_REASON_CHARS: usize = 2000;
-
-pub(crate) fn supervisor(state: &Shared, credential: &Credential) -> Result<Partner, ApiError> {
-    authenticate(credential, &state.masterdata(), PartnerRole::Supervisor)
-}
-
-pub(crate) fn check_warehouse(partner: &Partner, warehouse: &str) -> Result<(), ApiError> {
-    let allowed = WarehouseId::parse(warehouse).is_some_and(|w| partner.may_act_for(&w));
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::cross_warehouse(format!(
-            "partner {} may not act for warehouse {warehouse}",
-            partner.partner_id
-        )))
-    }
-}
 
 /// The warehouses a listing covers: the one asked for (which the partner must be allowed), or
 /// all the partner's.
@@ -104,11 +88,9 @@ fn time(field: &str, text: &Option<String>) -> Result<Option<i64>, ApiError> {
 /// `GET /planner/v1/supervisor/queue`: entries of the caller's warehouses, most severe first,
 /// then oldest first; filters `warehouse_id`, `status`, `severity`, `code`, `from`, `to`, `limit`.
 pub async fn queue(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Query(q): Query<QueueQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     let warehouses = visible_warehouses(&partner, &q.warehouse_id)?;
     let filter = QueueFilter {
         warehouses,
@@ -127,11 +109,9 @@ pub async fn queue(
 
 /// `GET /planner/v1/supervisor/queue/{entry_id}`: one entry with its audit trail.
 pub async fn entry(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Path(entry_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     Ok(Json(state.app.entry_detail(&partner, &entry_id).await?))
 }
 
@@ -146,39 +126,28 @@ struct ActionBody {
 
 /// `POST /planner/v1/supervisor/queue/{entry_id}/acknowledge` `{supervisor_id, note?}`.
 pub async fn acknowledge(
-    state: State<Shared>,
-    credential: Credential,
+    who: Supervisor,
     entry_id: Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    act(
-        state,
-        credential,
-        entry_id,
-        bytes,
-        SupervisorAction::Acknowledge,
-    )
-    .await
+    act(who, entry_id, bytes, SupervisorAction::Acknowledge).await
 }
 
 /// `POST /planner/v1/supervisor/queue/{entry_id}/close` `{supervisor_id, reason}`.
 pub async fn close(
-    state: State<Shared>,
-    credential: Credential,
+    who: Supervisor,
     entry_id: Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    act(state, credential, entry_id, bytes, SupervisorAction::Close).await
+    act(who, entry_id, bytes, SupervisorAction::Close).await
 }
 
 async fn act(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Path(entry_id): Path<String>,
     bytes: Bytes,
     action: SupervisorAction,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     let body: ActionBody = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let supervisor_id = match body.supervisor_id.as_deref() {

@@ -3,11 +3,11 @@
 //! `reconciler`, `resolutions`); this module parses requests into their commands.
 
 use crate::Shared;
-use crate::auth::{Credential, executor};
+use crate::auth::{Credential, Supervisor, executor};
 use crate::ingest::{Body, check_warehouses, parse_body, read_body};
 use crate::planner::limit;
 use crate::problem::ApiError;
-use crate::supervisor::{supervisor, visible_warehouses, word};
+use crate::supervisor::{visible_warehouses, word};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use wes_app::confirmations::{ConfirmOutcome, Confirmation};
 use wes_app::resolutions::Resolve;
 use wes_domain::idempotency::payload_fingerprint;
-use wes_domain::masterdata::{MasterData, Partner};
+use wes_domain::is_valid_id;
+use wes_domain::parse;
 use wes_domain::reconcile::{
-    ConfirmationKind, Resolution, WindowStatus, validate_count, validate_shift_summary,
+    ConfirmationKind, Resolution, WindowStatus, check_count, check_shift_summary,
 };
-use wes_domain::{Rejection, is_valid_id};
 
 fn answer(outcome: ConfirmOutcome) -> Json<Value> {
     Json(json!({
@@ -32,74 +32,14 @@ fn answer(outcome: ConfirmOutcome) -> Json<Value> {
     }))
 }
 
-/// `POST /wes/v1/confirmation/shift-summary`: movement totals of a window.
-pub async fn shift_summary(
-    State(state): State<Shared>,
-    credential: Credential,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    confirm(state, credential, headers, body, |item, md, partner| {
-        Ok(Confirmation::ShiftSummary(validate_shift_summary(
-            item, md, partner,
-        )?))
-    })
-    .await
-}
-
-/// `POST /wes/v1/confirmation/cycle-count`: counted stock, as of the window's end.
-pub async fn cycle_count(
-    State(state): State<Shared>,
-    credential: Credential,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    count(
-        state,
-        credential,
-        headers,
-        body,
-        ConfirmationKind::CycleCount,
-    )
-    .await
-}
-
-/// `POST /wes/v1/confirmation/inventory-snapshot`: FULL or PARTIAL stock as of `as_of`.
-pub async fn inventory_snapshot(
-    State(state): State<Shared>,
-    credential: Credential,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Result<Json<Value>, ApiError> {
-    let kind = ConfirmationKind::InventorySnapshot;
-    count(state, credential, headers, body, kind).await
-}
-
-async fn count(
-    state: Shared,
-    credential: Credential,
-    headers: HeaderMap,
-    body: axum::body::Body,
-    kind: ConfirmationKind,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = kind == ConfirmationKind::InventorySnapshot;
-    confirm(state, credential, headers, body, |item, md, partner| {
-        Ok(Confirmation::Count(
-            validate_count(item, md, partner, snapshot)?,
-            kind,
-        ))
-    })
-    .await
-}
-
-/// What every confirmation shares: an executor, one JSON object for its own warehouse, parsed
-/// into a confirmation and handed to the application.
+/// An executor's confirmation: one JSON object for its own warehouse, parsed by its kind's rules
+/// and handed to the application.
 async fn confirm(
     state: Shared,
     credential: Credential,
     headers: HeaderMap,
     body: axum::body::Body,
-    parse: impl Fn(&Value, &MasterData, &Partner) -> Result<Confirmation, Rejection>,
+    kind: ConfirmationKind,
 ) -> Result<Json<Value>, ApiError> {
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
@@ -108,13 +48,54 @@ async fn confirm(
         return Err(ApiError::bad_request("a confirmation is one JSON object"));
     };
     check_warehouses(std::slice::from_ref(&item), &partner)?;
-    let confirmation = parse(&item, &md, &partner)?;
+    let confirmation = match kind {
+        ConfirmationKind::ShiftSummary => {
+            let summary = parse::shift_summary(&item)?;
+            Confirmation::ShiftSummary(check_shift_summary(summary, &md, &partner)?)
+        }
+        ConfirmationKind::CycleCount | ConfirmationKind::InventorySnapshot => {
+            let snapshot = kind == ConfirmationKind::InventorySnapshot;
+            let count = parse::count(&item, snapshot)?;
+            Confirmation::Count(check_count(count, &md, &partner)?, kind)
+        }
+    };
     let outcome = state
         .app
         .confirm(confirmation, payload_fingerprint(&item))
         .await?;
     Ok(answer(outcome))
 }
+
+/// A confirmation endpoint: `$name` takes confirmations of `$kind`.
+macro_rules! confirmation_endpoint {
+    ($(#[$doc:meta])* $name:ident, $kind:ident) => {
+        $(#[$doc])*
+        pub async fn $name(
+            State(state): State<Shared>,
+            credential: Credential,
+            headers: HeaderMap,
+            body: axum::body::Body,
+        ) -> Result<Json<Value>, ApiError> {
+            confirm(state, credential, headers, body, ConfirmationKind::$kind).await
+        }
+    };
+}
+
+confirmation_endpoint!(
+    /// `POST /wes/v1/confirmation/shift-summary`: movement totals of a window.
+    shift_summary,
+    ShiftSummary
+);
+confirmation_endpoint!(
+    /// `POST /wes/v1/confirmation/cycle-count`: counted stock, as of the window's end.
+    cycle_count,
+    CycleCount
+);
+confirmation_endpoint!(
+    /// `POST /wes/v1/confirmation/inventory-snapshot`: FULL or PARTIAL stock as of `as_of`.
+    inventory_snapshot,
+    InventorySnapshot
+);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,11 +107,9 @@ pub struct WindowQuery {
 
 /// `GET /planner/v1/windows?warehouse_id&status&limit`: the caller's windows, newest first.
 pub async fn list(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Query(q): Query<WindowQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     let warehouses = visible_warehouses(&partner, &q.warehouse_id)?;
     let status = word(
         "status",
@@ -148,11 +127,9 @@ pub async fn list(
 /// `GET /planner/v1/windows/{window_id}`: confirmation totals, realtime sums, the compared lines,
 /// per-SKU and per-location breakdowns, the exceptions logged in the window, late movements.
 pub async fn window(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Path(window_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     let window = state.app.window_for(&partner, &window_id).await?;
     Ok(Json(state.app.window_detail(window).await?))
 }
@@ -165,8 +142,7 @@ struct ResolveBody {
     /// `accept-confirmation`, `accept-realtime` or `manual-adjustment`.
     resolution: Option<String>,
     /// `manual-adjustment`: `[{sku, location, lot?, serial?, qty}]`, signed quantities.
-    #[serde(default)]
-    adjustments: Vec<Value>,
+    adjustments: Option<Value>,
 }
 
 /// The resolve body as a command: who, why, which resolution.
@@ -204,19 +180,20 @@ fn resolve_command(window_id: String, bytes: &[u8]) -> Result<Resolve, ApiError>
         supervisor_id,
         reason,
         resolution,
-        adjustments: body.adjustments,
+        adjustments: match &body.adjustments {
+            None => vec![],
+            adjustments => parse::stock_lines(adjustments.as_ref(), "adjustments")?,
+        },
     })
 }
 
 /// `POST /planner/v1/windows/{window_id}/resolve` `{supervisor_id, reason, resolution,
 /// adjustments?}`: a DISCREPANCY window becomes RECONCILED (see `wes_app::resolutions`).
 pub async fn resolve(
-    State(state): State<Shared>,
-    credential: Credential,
+    Supervisor(state, partner): Supervisor,
     Path(window_id): Path<String>,
     bytes: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let partner = supervisor(&state, &credential)?;
     let command = resolve_command(window_id, &bytes)?;
     Ok(Json(state.app.resolve(&partner, command).await?))
 }

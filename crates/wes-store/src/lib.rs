@@ -1,6 +1,7 @@
 //! SQL adapter. One code path for SQLite and PostgreSQL through sqlx's `Any` driver: every statement
 //! uses `$n` placeholders, BIGINT/TEXT columns and `ON CONFLICT`, which both databases accept.
 
+mod columns;
 pub mod idempotency;
 pub mod projection;
 pub mod queries;

@@ -1,9 +1,11 @@
 //! Read-side queries of the planner-internal API and the master-data snapshot validation uses.
 
+use crate::columns::{json_req, millis_text, word, word_req};
 use crate::{Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
 use wes_domain::exception::{ExceptionCode, Severity};
 use wes_domain::masterdata::{
     Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse,
@@ -148,10 +150,6 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-fn parse_json_list(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 impl Store {
     /// Everything validation and authentication read, from the master-data projection.
     pub async fn load_master_data(&self) -> Result<MasterData, StoreError> {
@@ -176,12 +174,11 @@ impl Store {
                 Ok(Sku {
                     sku: SkuCode::from_trusted(r.try_get::<String, _>("sku")?),
                     base_uom: r.try_get("base_uom")?,
-                    tracking: Tracking::parse(&r.try_get::<String, _>("tracking")?)
-                        .unwrap_or(Tracking::None),
+                    tracking: word_req(r, "tracking", Tracking::parse)?,
                     description: r.try_get("description")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()?;
+            .collect::<Result<_, StoreError>>()?;
         let locations = sqlx::query("SELECT warehouse_id, location FROM md_locations")
             .fetch_all(&self.pool)
             .await?
@@ -201,34 +198,23 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .filter_map(|r| {
-            let role = PartnerRole::parse(&r.try_get::<String, _>("role").ok()?)?;
-            Some(Partner {
-                partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id").ok()?),
-                role,
-                allowed_warehouses: parse_json_list(
-                    &r.try_get::<String, _>("allowed_warehouses").ok()?,
-                )
-                .into_iter()
-                .map(WarehouseId::from_trusted)
-                .collect(),
-                api_key_sha256: parse_json_list(&r.try_get::<String, _>("api_key_sha256").ok()?)
+        .map(|r| {
+            let expiry: BTreeMap<String, i64> = json_req(r, "api_key_expires_at")?;
+            let list = |column| json_req::<Vec<String>>(r, column);
+            Ok(Partner {
+                partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id")?),
+                role: word_req(r, "role", PartnerRole::parse)?,
+                allowed_warehouses: list("allowed_warehouses")?
                     .into_iter()
+                    .map(WarehouseId::from_trusted)
                     .collect(),
-                    api_key_expires_at: serde_json::from_str::<std::collections::BTreeMap<String, i64>>(
-                        &r.try_get::<String, _>("api_key_expires_at").ok()?,
-                    )
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, UtcMillis(v)))
-                    .collect(),
-                cert_sha256: parse_json_list(&r.try_get::<String, _>("cert_sha256").ok()?)
-                    .into_iter()
-                    .collect(),
-                bearer_allowed: r.try_get::<i64, _>("bearer_allowed").ok()? != 0,
+                api_key_sha256: list("api_key_sha256")?.into_iter().collect(),
+                api_key_expires_at: expiry.into_iter().map(|(k, v)| (k, UtcMillis(v))).collect(),
+                cert_sha256: list("cert_sha256")?.into_iter().collect(),
+                bearer_allowed: r.try_get::<i64, _>("bearer_allowed")? != 0,
             })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
         Ok(MasterData::new(warehouses, skus, locations, partners))
     }
 
@@ -510,11 +496,10 @@ impl Store {
                     active_workers: r.try_get("active_workers")?,
                     idle_robots: r.try_get("idle_robots")?,
                     conveyor_utilization: r.try_get("conveyor_utilization")?,
-                    wip_per_zone: serde_json::from_str(&r.try_get::<String, _>("wip_per_zone")?)
-                        .unwrap_or_default(),
+                    wip_per_zone: json_req(r, "wip_per_zone")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+            .collect::<Result<_, StoreError>>()?)
     }
 }
 
@@ -564,24 +549,6 @@ pub struct SupervisorStepRow {
     pub partner_id: String,
     pub at: String,
     pub reason: Option<String>,
-}
-
-fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(r.try_get::<Option<i64>, _>(column)?
-        .map(|ms| UtcMillis(ms).to_rfc3339()))
-}
-
-/// A word column decoded into its enum; an unknown word is an error, never a default.
-fn word<T>(
-    r: &AnyRow,
-    column: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>, StoreError> {
-    r.try_get::<Option<String>, _>(column)?
-        .map(|text| {
-            parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown {text:?}")))
-        })
-        .transpose()
 }
 
 fn supervisor_entry_row(r: &AnyRow) -> Result<SupervisorEntryRow, StoreError> {

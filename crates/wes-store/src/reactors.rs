@@ -2,6 +2,8 @@
 //! from the projections' (a rebuild or replay of a projection never moves them), and the work
 //! state of the window watcher. None of it is a read model: it is never rebuilt.
 
+use crate::columns::{json, to_json};
+use crate::projection::{read_offsets, write_offset};
 use crate::{Store, StoreError};
 use sqlx::Row;
 use wes_domain::reconcile::WindowKey;
@@ -13,9 +15,8 @@ pub(crate) const OFFSETS_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_offse
     next_offset BIGINT NOT NULL, PRIMARY KEY (reactor, topic, kafka_partition))";
 
 pub(crate) const WINDOW_WATCH_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_window_watch (
-    window_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, warehouse_id TEXT NOT NULL,
-    window_start BIGINT NOT NULL, window_end BIGINT NOT NULL, confirmation TEXT, confirmed_at BIGINT,
-    decided BIGINT NOT NULL DEFAULT 0, realtime_through TEXT)";
+    window_id TEXT PRIMARY KEY, window_key TEXT NOT NULL, window_end BIGINT NOT NULL,
+    confirmation TEXT, decided BIGINT NOT NULL DEFAULT 0, realtime_through TEXT)";
 
 /// A window the watcher keeps an eye on, as its own consumed events left it.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,21 +35,7 @@ impl Store {
         &self,
         reactor: &str,
     ) -> Result<Vec<(String, i32, i64)>, StoreError> {
-        sqlx::query(
-            "SELECT topic, kafka_partition, next_offset FROM reactor_offsets WHERE reactor = $1",
-        )
-        .bind(reactor)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get("topic")?,
-                r.try_get::<i64, _>("kafka_partition")? as i32,
-                r.try_get("next_offset")?,
-            ))
-        })
-        .collect()
+        read_offsets(&self.pool, "reactor_offsets", "reactor", reactor).await
     }
 
     /// Records that a reactor has performed the effects of everything below `positions`.
@@ -58,17 +45,8 @@ impl Store {
         positions: &[(String, i32, i64)],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (topic, partition, next) in positions {
-            sqlx::query(
-                "INSERT INTO reactor_offsets (reactor, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (reactor, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
-            )
-            .bind(reactor)
-            .bind(topic)
-            .bind(*partition as i64)
-            .bind(*next)
-            .execute(&mut *tx)
-            .await?;
+        for at in positions {
+            write_offset(&mut tx, "reactor_offsets", "reactor", reactor, at).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -76,23 +54,10 @@ impl Store {
 
     /// The watcher consumed a confirmation: watch its window (first confirmation kept).
     pub async fn watch_confirmation(&self, c: &ConfirmationRecorded) -> Result<(), StoreError> {
-        let json = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO reactor_window_watch (window_id, partner_id, warehouse_id, window_start, window_end,
-             confirmation, confirmed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (window_id) DO UPDATE SET confirmation = COALESCE(reactor_window_watch.confirmation, excluded.confirmation),
-             confirmed_at = COALESCE(reactor_window_watch.confirmed_at, excluded.confirmed_at)",
-        )
-        .bind(c.window().id())
-        .bind(&c.partner_id)
-        .bind(&c.warehouse_id)
-        .bind(c.window_start)
-        .bind(c.window_end)
-        .bind(json)
-        .bind(c.recorded_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let update =
+            "confirmation = COALESCE(reactor_window_watch.confirmation, excluded.confirmation)";
+        self.watch(&c.window(), "confirmation", &to_json(c)?, update)
+            .await
     }
 
     /// The watcher consumed a decision: the window is decided, below the first decision's position.
@@ -102,20 +67,36 @@ impl Store {
             .iter()
             .map(|p| (p.partition, p.next_offset))
             .collect();
-        let json =
-            serde_json::to_string(&through).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO reactor_window_watch (window_id, partner_id, warehouse_id, window_start, window_end,
-             decided, realtime_through) VALUES ($1, $2, $3, $4, $5, 1, $6)
-             ON CONFLICT (window_id) DO UPDATE SET decided = 1,
-             realtime_through = COALESCE(reactor_window_watch.realtime_through, excluded.realtime_through)",
-        )
-        .bind(&d.window_id)
-        .bind(&d.partner_id)
-        .bind(&d.warehouse_id)
-        .bind(d.window_start)
-        .bind(d.window_end)
-        .bind(json)
+        let update = "decided = 1,
+             realtime_through = COALESCE(reactor_window_watch.realtime_through, excluded.realtime_through)";
+        let key = WindowKey {
+            partner_id: PartnerId::from_trusted(&d.partner_id),
+            warehouse_id: WarehouseId::from_trusted(&d.warehouse_id),
+            start: UtcMillis(d.window_start),
+            end: UtcMillis(d.window_end),
+        };
+        self.watch(&key, "realtime_through", &to_json(&through)?, update)
+            .await
+    }
+
+    /// Upserts the watch row of `key` with `column` set to `value` (JSON), merged by `update`.
+    async fn watch(
+        &self,
+        key: &WindowKey,
+        column: &str,
+        value: &str,
+        update: &str,
+    ) -> Result<(), StoreError> {
+        let decided = i64::from(column == "realtime_through");
+        sqlx::query(&format!(
+            "INSERT INTO reactor_window_watch (window_id, window_key, window_end, decided, {column})
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (window_id) DO UPDATE SET {update}"
+        ))
+        .bind(key.id())
+        .bind(to_json(key)?)
+        .bind(key.end.0)
+        .bind(decided)
+        .bind(value)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -130,36 +111,17 @@ impl Store {
             .bind(horizon.0)
             .execute(&self.pool)
             .await?;
-        let corrupt = |column: &str, e: serde_json::Error| {
-            StoreError::Corrupt(format!("reactor_window_watch.{column}: {e}"))
-        };
-        sqlx::query("SELECT * FROM reactor_window_watch ORDER BY window_end, window_id")
+        let rows = sqlx::query("SELECT * FROM reactor_window_watch ORDER BY window_end, window_id")
             .fetch_all(&self.pool)
-            .await?
-            .iter()
+            .await?;
+        rows.iter()
             .map(|r| {
-                let confirmation = r
-                    .try_get::<Option<String>, _>("confirmation")?
-                    .map(|text| serde_json::from_str(&text).map_err(|e| corrupt("confirmation", e)))
-                    .transpose()?;
-                let realtime_through = r
-                    .try_get::<Option<String>, _>("realtime_through")?
-                    .map(|text| {
-                        serde_json::from_str(&text).map_err(|e| corrupt("realtime_through", e))
-                    })
-                    .transpose()?;
                 Ok(WatchedWindow {
                     window_id: r.try_get("window_id")?,
-                    key: WindowKey {
-                        partner_id: PartnerId::from_trusted(r.try_get::<String, _>("partner_id")?),
-                        warehouse_id: WarehouseId::from_trusted(
-                            r.try_get::<String, _>("warehouse_id")?,
-                        ),
-                        start: UtcMillis(r.try_get("window_start")?),
-                        end: UtcMillis(r.try_get("window_end")?),
-                    },
-                    confirmation,
-                    realtime_through,
+                    key: json(r, "window_key")?
+                        .ok_or_else(|| StoreError::Corrupt("window_key is NULL".into()))?,
+                    confirmation: json(r, "confirmation")?,
+                    realtime_through: json(r, "realtime_through")?,
                 })
             })
             .collect()

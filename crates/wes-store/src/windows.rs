@@ -1,6 +1,7 @@
 //! Reads for reconciliation: the realtime side of a window (from the ledger's movement log) and
 //! the windows projection.
 
+use crate::columns::{json, millis_text, word};
 use crate::{Store, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -57,38 +58,6 @@ fn window_movements_sql(columns: &str, through: &[(i32, i64)], late: bool, tail:
         if late { "NOT " } else { "" },
         below(through, 5)
     )
-}
-
-/// A JSON column decoded into its type; NULL is `None`, text that does not decode is an error.
-fn json_column<T: serde::de::DeserializeOwned>(
-    r: &AnyRow,
-    column: &str,
-) -> Result<Option<T>, StoreError> {
-    r.try_get::<Option<String>, _>(column)?
-        .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("windows.{column}: {e}")))
-        })
-        .transpose()
-}
-
-/// A word column decoded into its enum; an unknown word is an error.
-fn word_column<T>(
-    r: &AnyRow,
-    column: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Option<T>, StoreError> {
-    r.try_get::<Option<String>, _>(column)?
-        .map(|text| {
-            parse(&text)
-                .ok_or_else(|| StoreError::Corrupt(format!("windows.{column}: unknown {text:?}")))
-        })
-        .transpose()
-}
-
-fn millis_text(r: &AnyRow, column: &str) -> Result<Option<String>, sqlx::Error> {
-    Ok(r.try_get::<Option<i64>, _>(column)?
-        .map(|ms| UtcMillis(ms).to_rfc3339()))
 }
 
 /// A movement that reached the log after its window was decided.
@@ -159,12 +128,12 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, StoreError> {
         warehouse_id: warehouse,
         window_start: UtcMillis(start).to_rfc3339(),
         window_end: UtcMillis(end).to_rfc3339(),
-        status: word_column(r, "status", WindowStatus::parse)?
+        status: word(r, "status", WindowStatus::parse)?
             .ok_or_else(|| StoreError::Corrupt("windows.status is NULL".into()))?,
-        kind: word_column(r, "kind", ConfirmationKind::parse)?,
+        kind: word(r, "kind", ConfirmationKind::parse)?,
         as_of: millis_text(r, "as_of")?,
         as_of_ms: r.try_get("as_of")?,
-        scope: word_column(r, "scope", CountScope::parse)?,
+        scope: word(r, "scope", CountScope::parse)?,
         effective_at: UtcMillis(r.try_get::<Option<i64>, _>("as_of")?.unwrap_or(end) - 1),
         correlation_id: r.try_get("correlation_id")?,
         confirmation_event_id: r.try_get("confirmation_event_id")?,
@@ -173,9 +142,9 @@ fn window_row(r: &AnyRow) -> Result<WindowRow, StoreError> {
         confirmed_at_ms: r.try_get("confirmed_at")?,
         decided_at: millis_text(r, "decided_at")?,
         tolerance: r.try_get("tolerance")?,
-        lines: json_column(r, "compared_lines")?,
-        confirmation_lines: json_column(r, "confirmation_lines")?,
-        realtime_through: json_column(r, "realtime_through")?,
+        lines: json(r, "compared_lines")?,
+        confirmation_lines: json(r, "confirmation_lines")?,
+        realtime_through: json(r, "realtime_through")?,
         resolution: match resolved_by {
             Some(by) => Some(serde_json::json!({
                 "resolved_by": by, "resolution": r.try_get::<Option<String>, _>("resolution")?,

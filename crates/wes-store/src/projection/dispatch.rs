@@ -1,58 +1,28 @@
 //! Dispatch: every release and cancellation, for look-ups and CANCELLED validation.
 
-use super::{IndexDef, Projection, Record, TableDef, Tables};
-use crate::StoreError;
-use sqlx::AnyConnection;
+use super::{Applied, Conn, IndexDef, Projection, Record, Spec, TableDef, Tables, insert_once};
 use wes_events::Event;
 use wes_events::catalog::topics;
 
 pub struct Dispatch;
 
-const TABLES: &[TableDef] = &[TableDef {
-    name: "dispatch_releases",
-    columns: "planner_id TEXT NOT NULL, correlation_id TEXT NOT NULL, event_id TEXT NOT NULL, kind TEXT NOT NULL,
-              warehouse_id TEXT NOT NULL, document_type TEXT NOT NULL, document_id TEXT NOT NULL, document_line_no BIGINT,
-              released_at BIGINT NOT NULL, priority BIGINT NOT NULL, operations BIGINT NOT NULL,
-              cancelled_correlation_id TEXT, cancelled_by TEXT, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL,
-              PRIMARY KEY (planner_id, correlation_id)",
-}];
-
-const INDEXES: &[IndexDef] = &[IndexDef {
-    name: "ix_dispatch_releases_document",
-    table: "dispatch_releases",
-    columns: "warehouse_id, document_type, document_id",
-}];
-
-#[async_trait::async_trait]
 impl Projection for Dispatch {
-    fn name(&self) -> &'static str {
-        "dispatch"
-    }
-    fn topics(&self) -> &'static [&'static str] {
-        &[topics::DISPATCH]
-    }
-    fn tables(&self) -> &'static [TableDef] {
-        TABLES
-    }
-    fn indexes(&self) -> &'static [IndexDef] {
-        INDEXES
-    }
-    async fn apply_one(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        r: &Record<'_>,
-    ) -> Result<bool, StoreError> {
+    const SPEC: Spec = Spec::new("dispatch", &[topics::DISPATCH], TABLES, INDEXES);
+
+    /// A release or a cancellation, once per (planner, correlation id); a cancellation marks the
+    /// release it names.
+    async fn apply_one(conn: &mut Conn, t: &Tables, r: &Record<'_>) -> Applied {
         let Event::Dispatch(e) = r.event else {
             return Ok(false);
         };
         let releases = t.n("dispatch_releases");
-        let inserted = sqlx::query(&format!(
-                "INSERT INTO {releases} (planner_id, correlation_id, event_id, kind, warehouse_id, document_type, document_id,
-                 document_line_no, released_at, priority, operations, cancelled_correlation_id, kafka_partition, kafka_offset)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (planner_id, correlation_id) DO NOTHING"
-            ))
+        let sql = format!(
+            "INSERT INTO {releases} (planner_id, correlation_id, event_id, kind, warehouse_id, document_type, document_id,
+             document_line_no, released_at, priority, operations, cancelled_correlation_id, kafka_partition, kafka_offset)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT (planner_id, correlation_id) DO NOTHING"
+        );
+        let query = sqlx::query(&sql)
             .bind(&e.planner_id)
             .bind(&e.correlation_id)
             .bind(&e.event_id)
@@ -64,23 +34,37 @@ impl Projection for Dispatch {
             .bind(e.released_at)
             .bind(e.priority as i64)
             .bind(e.routing.operations.len() as i64)
-            .bind(e.cancelled_correlation_id.as_deref())
-            .bind(r.partition as i64)
-            .bind(r.offset)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if inserted == 0 {
+            .bind(e.cancelled_correlation_id.as_deref());
+        if !insert_once(conn, query, r).await? {
             return Ok(false);
         }
         if let Some(original) = &e.cancelled_correlation_id {
-            sqlx::query(&format!("UPDATE {releases} SET cancelled_by = $1 WHERE planner_id = $2 AND correlation_id = $3"))
-                    .bind(&e.correlation_id)
-                    .bind(&e.planner_id)
-                    .bind(original)
-                    .execute(&mut *conn)
-                    .await?;
+            let sql = format!(
+                "UPDATE {releases} SET cancelled_by = $1 WHERE planner_id = $2 AND correlation_id = $3"
+            );
+            sqlx::query(&sql)
+                .bind(&e.correlation_id)
+                .bind(&e.planner_id)
+                .bind(original)
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(true)
     }
 }
+
+const TABLES: &[TableDef] = &[TableDef::new(
+    "dispatch_releases",
+    "planner_id TEXT NOT NULL, correlation_id TEXT NOT NULL, event_id TEXT NOT NULL,
+     kind TEXT NOT NULL, warehouse_id TEXT NOT NULL, document_type TEXT NOT NULL,
+     document_id TEXT NOT NULL, document_line_no BIGINT, released_at BIGINT NOT NULL,
+     priority BIGINT NOT NULL, operations BIGINT NOT NULL, cancelled_correlation_id TEXT,
+     cancelled_by TEXT, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL,
+     PRIMARY KEY (planner_id, correlation_id)",
+)];
+
+const INDEXES: &[IndexDef] = &[IndexDef::on(
+    "dispatch_releases",
+    "ix_dispatch_releases_document",
+    "warehouse_id, document_type, document_id",
+)];

@@ -1,7 +1,7 @@
 //! The ledger: balances per (warehouse, SKU, location, lot, serial) and the movement log. The
 //! only projection that reads the movements topic, and the only one that reads nothing else.
 
-use super::{IndexDef, Projection, Record, TableDef, Tables};
+use super::{Applied, Batch, Conn, IndexDef, Projection, Record, Spec, TableDef, Tables};
 use crate::StoreError;
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -12,71 +12,40 @@ use wes_events::catalog::topics;
 pub struct Ledger;
 
 const TABLES: &[TableDef] = &[
-    TableDef {
-        name: "ledger_balances",
-        columns: "warehouse_id TEXT NOT NULL, sku TEXT NOT NULL, location TEXT NOT NULL, lot TEXT NOT NULL, serial TEXT NOT NULL,
-                  qty BIGINT NOT NULL, last_movement_at BIGINT NOT NULL, PRIMARY KEY (warehouse_id, sku, location, lot, serial)",
-    },
-    TableDef {
-        name: "ledger_movements",
-        columns: "event_id TEXT PRIMARY KEY, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL,
-                  warehouse_id TEXT NOT NULL, kind TEXT NOT NULL, sku TEXT NOT NULL, qty BIGINT NOT NULL, uom TEXT NOT NULL,
-                  from_location TEXT, to_location TEXT, lot TEXT, serial TEXT,
-                  document_type TEXT, document_id TEXT, document_line_no BIGINT,
-                  occurred_at BIGINT NOT NULL, recorded_at BIGINT NOT NULL, source TEXT NOT NULL,
-                  executor_partner_id TEXT NOT NULL, executor_correlation_id TEXT NOT NULL, actor_kind TEXT, actor_id TEXT",
-    },
+    TableDef::new(
+        "ledger_balances",
+        "warehouse_id TEXT NOT NULL, sku TEXT NOT NULL, location TEXT NOT NULL, lot TEXT NOT NULL,
+         serial TEXT NOT NULL, qty BIGINT NOT NULL, last_movement_at BIGINT NOT NULL,
+         PRIMARY KEY (warehouse_id, sku, location, lot, serial)",
+    ),
+    TableDef::new(
+        "ledger_movements",
+        "event_id TEXT PRIMARY KEY, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL,
+         warehouse_id TEXT NOT NULL, kind TEXT NOT NULL, sku TEXT NOT NULL, qty BIGINT NOT NULL,
+         uom TEXT NOT NULL, from_location TEXT, to_location TEXT, lot TEXT, serial TEXT,
+         document_type TEXT, document_id TEXT, document_line_no BIGINT, occurred_at BIGINT NOT NULL,
+         recorded_at BIGINT NOT NULL, source TEXT NOT NULL, executor_partner_id TEXT NOT NULL,
+         executor_correlation_id TEXT NOT NULL, actor_kind TEXT, actor_id TEXT",
+    ),
 ];
 
 const INDEXES: &[IndexDef] = &[
-    IndexDef {
-        name: "ix_ledger_movements_correlation",
-        table: "ledger_movements",
-        columns: "executor_correlation_id, executor_partner_id",
-    },
-    IndexDef {
-        name: "ix_ledger_movements_sku",
-        table: "ledger_movements",
-        columns: "warehouse_id, sku, occurred_at",
-    },
-    IndexDef {
-        name: "ix_ledger_movements_occurred",
-        table: "ledger_movements",
-        columns: "occurred_at, event_id",
-    },
+    IndexDef::on(
+        "ledger_movements",
+        "ix_ledger_movements_correlation",
+        "executor_correlation_id, executor_partner_id",
+    ),
+    IndexDef::on(
+        "ledger_movements",
+        "ix_ledger_movements_sku",
+        "warehouse_id, sku, occurred_at",
+    ),
+    IndexDef::on(
+        "ledger_movements",
+        "ix_ledger_movements_occurred",
+        "occurred_at, event_id",
+    ),
 ];
-
-#[async_trait::async_trait]
-impl Projection for Ledger {
-    fn name(&self) -> &'static str {
-        "ledger"
-    }
-    fn topics(&self) -> &'static [&'static str] {
-        &[topics::MOVEMENTS]
-    }
-    fn tables(&self) -> &'static [TableDef] {
-        TABLES
-    }
-    fn indexes(&self) -> &'static [IndexDef] {
-        INDEXES
-    }
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        records: &[&Record<'_>],
-    ) -> Result<usize, StoreError> {
-        apply_movements(conn, t, records).await
-    }
-    async fn apply_one(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        r: &Record<'_>,
-    ) -> Result<bool, StoreError> {
-        Ok(apply_movements(conn, t, &[r]).await? == 1)
-    }
-}
 
 /// Bind parameters per multi-row statement. sqlx names every `$n` and SQLite looks a parameter name
 /// up by a linear scan, so binding costs grow with the square of a statement's parameters: keep
@@ -121,7 +90,7 @@ async fn apply_movements(
              lot, serial, document_type, document_id, document_line_no, occurred_at, recorded_at, source, executor_partner_id,
              executor_correlation_id, actor_kind, actor_id) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             t.n("ledger_movements"),
-            placeholders(chunk.len(), 22)
+             placeholders(chunk.len(), 22)
         );
         let mut query = sqlx::query(&sql);
         for (r, e) in chunk {
@@ -164,28 +133,28 @@ async fn apply_movements(
             continue; // already in the ledger, or a second copy inside this batch
         }
         applied += 1;
-        let from = e
-            .from_location
-            .as_deref()
-            .map(wes_domain::LocationCode::from_trusted);
-        let to = e
-            .to_location
-            .as_deref()
-            .map(wes_domain::LocationCode::from_trusted);
-        for delta in ledger_deltas(e.movement_kind()?, e.qty, from.as_ref(), to.as_ref()) {
+        // The ledger applies the domain's movement and its ledger effect, not wire strings.
+        let m = e.to_domain()?;
+        let deltas = ledger_deltas(
+            m.kind,
+            m.qty,
+            m.from_location.as_ref(),
+            m.to_location.as_ref(),
+        );
+        for delta in deltas {
             let key = (
-                e.warehouse_id.clone(),
-                e.sku.clone(),
+                m.warehouse_id.to_string(),
+                m.sku.to_string(),
                 delta.location.to_string(),
-                e.lot.clone().unwrap_or_default(),
-                e.serial.clone().unwrap_or_default(),
+                m.lot.clone().unwrap_or_default(),
+                m.serial.clone().unwrap_or_default(),
             );
             let entry = sums.entry(key.clone()).or_insert_with(|| {
                 order.push(key);
                 (0, 0)
             });
             entry.0 += delta.qty;
-            entry.1 = e.occurred_at;
+            entry.1 = m.occurred_at.0;
         }
     }
     let balances = t.n("ledger_balances");
@@ -194,7 +163,7 @@ async fn apply_movements(
             "INSERT INTO {balances} (warehouse_id, sku, location, lot, serial, qty, last_movement_at) VALUES {}
              ON CONFLICT (warehouse_id, sku, location, lot, serial)
              DO UPDATE SET qty = {balances}.qty + excluded.qty, last_movement_at = excluded.last_movement_at",
-            placeholders(chunk.len(), 7)
+             placeholders(chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
         for key in chunk {
@@ -211,4 +180,15 @@ async fn apply_movements(
         query.execute(&mut *conn).await?;
     }
     Ok(applied)
+}
+
+impl Projection for Ledger {
+    const SPEC: Spec = Spec::new("ledger", &[topics::MOVEMENTS], TABLES, INDEXES);
+
+    async fn apply(conn: &mut Conn, t: &Tables, records: &[&Record<'_>]) -> Batch {
+        apply_movements(conn, t, records).await
+    }
+    async fn apply_one(conn: &mut Conn, t: &Tables, r: &Record<'_>) -> Applied {
+        Ok(apply_movements(conn, t, &[r]).await? == 1)
+    }
 }

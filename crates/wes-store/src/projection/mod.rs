@@ -9,6 +9,7 @@
 //! a rebuild swap bumps it, so a runner still positioned on the old tables re-reads its offsets.
 
 use crate::{Store, StoreError};
+use futures::future::BoxFuture;
 use sqlx::{AnyConnection, Row};
 use wes_events::Event;
 
@@ -20,61 +21,123 @@ mod supervisor;
 mod tasks;
 mod windows;
 
-/// A read model folded from topics into its own tables. `apply_one` must be idempotent per event
-/// (a record may be offered again after a crash between the broker and the commit) and must not
-/// depend on the relative order of different topics.
-#[async_trait::async_trait]
-pub trait Projection: Send + Sync + 'static {
-    /// The name in `projection_state`, the admin API and the CLI.
-    fn name(&self) -> &'static str;
-    fn topics(&self) -> &'static [&'static str];
-    fn tables(&self) -> &'static [TableDef];
-    fn indexes(&self) -> &'static [IndexDef] {
-        &[]
-    }
-    /// Columns added after a table was first created: `(table, column, definition)`. Databases
-    /// created before get them through `ALTER TABLE` at start.
-    fn added_columns(&self) -> &'static [(&'static str, &'static str, &'static str)] {
-        &[]
-    }
-    /// Applies one record; false when it changed nothing (already applied, or not for us).
-    async fn apply_one(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        r: &Record<'_>,
-    ) -> Result<bool, StoreError>;
-    /// Applies records in log order; returns how many changed the tables.
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        records: &[&Record<'_>],
-    ) -> Result<usize, StoreError> {
-        let mut applied = 0;
-        for record in records {
-            if self.apply_one(conn, t, record).await? {
-                applied += 1;
-            }
+/// The connection a batch is applied on (inside its transaction).
+pub type Conn = AnyConnection;
+/// Whether one record changed the tables.
+pub type Applied = Result<bool, StoreError>;
+/// How many records of a batch changed the tables.
+pub type Batch = Result<usize, StoreError>;
+
+/// What a projection is: its name (in `projection_state`, the admin API and the CLI), the topics
+/// it folds, its tables and indexes, and columns added after its tables were first created
+/// (`(table, column, definition)`, added by `ALTER TABLE` at start on older databases).
+pub struct Spec {
+    pub name: &'static str,
+    pub topics: &'static [&'static str],
+    pub tables: &'static [TableDef],
+    pub indexes: &'static [IndexDef],
+    pub added_columns: &'static [(&'static str, &'static str, &'static str)],
+}
+
+impl Spec {
+    pub const fn new(
+        name: &'static str,
+        topics: &'static [&'static str],
+        tables: &'static [TableDef],
+        indexes: &'static [IndexDef],
+    ) -> Spec {
+        Spec {
+            name,
+            topics,
+            tables,
+            indexes,
+            added_columns: &[],
         }
-        Ok(applied)
+    }
+
+    pub const fn with_added_columns(
+        self,
+        added_columns: &'static [(&'static str, &'static str, &'static str)],
+    ) -> Spec {
+        Spec {
+            added_columns,
+            ..self
+        }
     }
 }
 
-/// A registered projection.
+/// A read model folded from topics into its own tables. `apply_one` must be idempotent per event
+/// (a record may be offered again after a crash between the broker and the commit) and must not
+/// depend on the relative order of different topics.
+pub trait Projection: 'static {
+    const SPEC: Spec;
+
+    /// Applies one record; false when it changed nothing (already applied, or not for us).
+    fn apply_one(
+        conn: &mut Conn,
+        t: &Tables,
+        r: &Record<'_>,
+    ) -> impl Future<Output = Applied> + Send;
+
+    /// Applies records in log order; returns how many changed the tables.
+    fn apply(
+        conn: &mut Conn,
+        t: &Tables,
+        records: &[&Record<'_>],
+    ) -> impl Future<Output = Batch> + Send {
+        async move {
+            let mut applied = 0;
+            for record in records {
+                if Self::apply_one(conn, t, record).await? {
+                    applied += 1;
+                }
+            }
+            Ok(applied)
+        }
+    }
+}
+
+type ApplyFn = for<'a> fn(&'a mut Conn, &'a Tables, &'a [&'a Record<'a>]) -> BoxFuture<'a, Batch>;
+
+fn apply_boxed<'a, P: Projection>(
+    conn: &'a mut Conn,
+    t: &'a Tables,
+    records: &'a [&'a Record<'a>],
+) -> BoxFuture<'a, Batch> {
+    Box::pin(P::apply(conn, t, records))
+}
+
+/// A registered projection: its spec and how it applies a batch.
+pub struct Registered {
+    spec: Spec,
+    apply: ApplyFn,
+}
+
+impl Registered {
+    const fn of<P: Projection>() -> Registered {
+        Registered {
+            spec: P::SPEC,
+            apply: apply_boxed::<P>,
+        }
+    }
+}
+
+/// A registered projection, by reference.
 #[derive(Clone, Copy)]
-pub struct ProjectionKind(&'static dyn Projection);
+pub struct ProjectionKind(&'static Registered);
 
 impl ProjectionKind {
     /// Warehouses, SKUs, locations, partners: what validation and authentication read.
-    pub const MASTER_DATA: ProjectionKind = ProjectionKind(&masterdata::MasterData);
+    pub const MASTER_DATA: ProjectionKind =
+        ProjectionKind(&Registered::of::<masterdata::MasterData>());
     /// Balances and the movement log.
-    pub const LEDGER: ProjectionKind = ProjectionKind(&ledger::Ledger);
-    pub const DISPATCH: ProjectionKind = ProjectionKind(&dispatch::Dispatch);
-    pub const TASKS: ProjectionKind = ProjectionKind(&tasks::Tasks);
-    pub const CAPACITY: ProjectionKind = ProjectionKind(&capacity::Capacity);
-    pub const SUPERVISOR: ProjectionKind = ProjectionKind(&supervisor::Supervisor);
-    pub const WINDOWS: ProjectionKind = ProjectionKind(&windows::Windows);
+    pub const LEDGER: ProjectionKind = ProjectionKind(&Registered::of::<ledger::Ledger>());
+    pub const DISPATCH: ProjectionKind = ProjectionKind(&Registered::of::<dispatch::Dispatch>());
+    pub const TASKS: ProjectionKind = ProjectionKind(&Registered::of::<tasks::Tasks>());
+    pub const CAPACITY: ProjectionKind = ProjectionKind(&Registered::of::<capacity::Capacity>());
+    pub const SUPERVISOR: ProjectionKind =
+        ProjectionKind(&Registered::of::<supervisor::Supervisor>());
+    pub const WINDOWS: ProjectionKind = ProjectionKind(&Registered::of::<windows::Windows>());
 
     /// The registry: every projection the hub runs.
     pub const ALL: [ProjectionKind; 7] = [
@@ -87,8 +150,12 @@ impl ProjectionKind {
         Self::WINDOWS,
     ];
 
+    fn spec(self) -> &'static Spec {
+        &self.0.spec
+    }
+
     pub fn name(self) -> &'static str {
-        self.0.name()
+        self.spec().name
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -96,23 +163,28 @@ impl ProjectionKind {
     }
 
     pub fn topics(self) -> &'static [&'static str] {
-        self.0.topics()
+        self.spec().topics
     }
 
     pub fn added_columns(self) -> &'static [(&'static str, &'static str, &'static str)] {
-        self.0.added_columns()
+        self.spec().added_columns
     }
 
     pub fn table_names(self) -> Vec<&'static str> {
-        self.0.tables().iter().map(|t| t.name).collect()
+        self.spec().tables.iter().map(|t| t.name).collect()
+    }
+
+    /// Applies a batch (in log order) on `conn`; how many records changed the tables.
+    async fn apply(self, conn: &mut Conn, t: &Tables, records: &[&Record<'_>]) -> Batch {
+        (self.0.apply)(conn, t, records).await
     }
 
     /// `CREATE … IF NOT EXISTS` for the table set; shadow tables get their indexes only after the
     /// swap (bulk loading is faster without them, and index names stay unique).
     pub fn create_statements(self, t: &Tables, with_indexes: bool) -> Vec<String> {
         let mut statements: Vec<String> = self
-            .0
-            .tables()
+            .spec()
+            .tables
             .iter()
             .map(|d| format!("CREATE TABLE IF NOT EXISTS {} ({})", t.n(d.name), d.columns))
             .collect();
@@ -123,8 +195,8 @@ impl ProjectionKind {
     }
 
     fn index_statements(self) -> Vec<String> {
-        self.0
-            .indexes()
+        self.spec()
+            .indexes
             .iter()
             .map(|i| {
                 format!(
@@ -181,10 +253,26 @@ pub struct TableDef {
     pub columns: &'static str,
 }
 
+impl TableDef {
+    pub const fn new(name: &'static str, columns: &'static str) -> Self {
+        TableDef { name, columns }
+    }
+}
+
 pub struct IndexDef {
     pub name: &'static str,
     pub table: &'static str,
     pub columns: &'static str,
+}
+
+impl IndexDef {
+    pub const fn on(table: &'static str, name: &'static str, columns: &'static str) -> Self {
+        IndexDef {
+            name,
+            table,
+            columns,
+        }
+    }
 }
 
 /// One record to apply, with its position in the log.
@@ -211,6 +299,65 @@ pub struct Position {
     pub offsets: Vec<(String, i32, i64)>,
 }
 
+/// A statement with its parameters bound so far.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Runs an insert whose last two parameters are the record's log position (`kafka_partition`,
+/// `kafka_offset`); whether it wrote the row (false: the event was applied before).
+pub(crate) async fn insert_once(conn: &mut Conn, query: AnyQuery<'_>, r: &Record<'_>) -> Applied {
+    changed_one(conn, query.bind(r.partition as i64).bind(r.offset)).await
+}
+
+/// Runs a statement; whether it changed exactly one row.
+pub(crate) async fn changed_one(conn: &mut Conn, query: AnyQuery<'_>) -> Applied {
+    Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
+}
+
+/// `(topic, partition, next_offset)` of every partition `owner` committed in an offsets table
+/// (`projection_offsets` by projection, `reactor_offsets` by reactor).
+pub(crate) async fn read_offsets<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    table: &str,
+    owner_column: &str,
+    owner: &str,
+) -> Result<Vec<(String, i32, i64)>, StoreError> {
+    let sql = format!(
+        "SELECT topic, kafka_partition, next_offset FROM {table} WHERE {owner_column} = $1
+         ORDER BY topic, kafka_partition"
+    );
+    let rows = sqlx::query(&sql).bind(owner).fetch_all(db).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("topic")?,
+                r.try_get::<i64, _>("kafka_partition")? as i32,
+                r.try_get("next_offset")?,
+            ))
+        })
+        .collect()
+}
+
+/// Stores `owner`'s next offset of one partition in an offsets table.
+pub(crate) async fn write_offset(
+    conn: &mut Conn,
+    table: &str,
+    owner_column: &str,
+    owner: &str,
+    (topic, partition, next): &(String, i32, i64),
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({owner_column}, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, $4)
+         ON CONFLICT ({owner_column}, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset"
+    ))
+    .bind(owner)
+    .bind(topic)
+    .bind(*partition as i64)
+    .bind(*next)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     async fn ensure_state_row(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO projection_state (projection, generation) VALUES ($1, 0) ON CONFLICT (projection) DO NOTHING")
@@ -230,20 +377,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("generation")?;
-        let rows = sqlx::query("SELECT topic, kafka_partition, next_offset FROM projection_offsets WHERE projection = $1 ORDER BY topic, kafka_partition")
-            .bind(&key)
-            .fetch_all(&self.pool)
-            .await?;
-        let offsets = rows
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("topic")?,
-                    r.try_get::<i64, _>("kafka_partition")? as i32,
-                    r.try_get("next_offset")?,
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()?;
+        let offsets = read_offsets(&self.pool, "projection_offsets", "projection", &key).await?;
         Ok(Position {
             generation,
             offsets,
@@ -298,20 +432,12 @@ impl Store {
             next[slot].3 = record.offset + 1;
             fresh.push(record);
         }
-        let applied = kind.0.apply(&mut tx, t, &fresh).await?;
+        let applied = kind.apply(&mut tx, t, &fresh).await?;
         let skipped = records.len() - applied;
         for (topic, partition, before, after) in next {
             if after > before {
-                sqlx::query(
-                    "INSERT INTO projection_offsets (projection, topic, kafka_partition, next_offset) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (projection, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
-                )
-                .bind(&key)
-                .bind(topic)
-                .bind(partition as i64)
-                .bind(after)
-                .execute(&mut *tx)
-                .await?;
+                let at = (topic.to_owned(), partition, after);
+                write_offset(&mut tx, "projection_offsets", "projection", &key, &at).await?;
             }
         }
         tx.commit().await?;
@@ -322,25 +448,24 @@ impl Store {
     pub async fn prepare_shadow(&self, kind: ProjectionKind) -> Result<(), StoreError> {
         let key = Tables::SHADOW.state_key(kind);
         self.ensure_state_row(&key).await?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE projection_state SET generation = 0 WHERE projection = $1")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await?;
+        let mut statements: Vec<(String, Vec<&str>)> = vec![
+            (
+                "UPDATE projection_state SET generation = 0 WHERE projection = $1".into(),
+                vec![&key],
+            ),
+            (
+                "DELETE FROM projection_offsets WHERE projection = $1".into(),
+                vec![&key],
+            ),
+        ];
         for table in kind.table_names() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {}", Tables::SHADOW.n(table)))
-                .execute(&mut *tx)
-                .await?;
+            let drop = format!("DROP TABLE IF EXISTS {}", Tables::SHADOW.n(table));
+            statements.push((drop, vec![]));
         }
         for ddl in kind.create_statements(&Tables::SHADOW, false) {
-            sqlx::query(&ddl).execute(&mut *tx).await?;
+            statements.push((ddl, vec![]));
         }
-        tx.commit().await?;
-        Ok(())
+        self.in_one_transaction(&statements).await
     }
 
     /// Swaps the shadow tables in: in one transaction the live tables are dropped, the shadow ones
@@ -348,36 +473,42 @@ impl Store {
     pub async fn swap_shadow(&self, kind: ProjectionKind) -> Result<(), StoreError> {
         let live = Tables::LIVE.state_key(kind);
         let shadow = Tables::SHADOW.state_key(kind);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE projection_state SET generation = generation + 1 WHERE projection = $1",
-        )
-        .bind(&live)
-        .execute(&mut *tx)
-        .await?;
+        let mut statements: Vec<(String, Vec<&str>)> = vec![(
+            "UPDATE projection_state SET generation = generation + 1 WHERE projection = $1".into(),
+            vec![&live],
+        )];
         for table in kind.table_names() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(&format!(
-                "ALTER TABLE {} RENAME TO {table}",
-                Tables::SHADOW.n(table)
-            ))
-            .execute(&mut *tx)
-            .await?;
+            statements.push((format!("DROP TABLE IF EXISTS {table}"), vec![]));
+            let rename = format!("ALTER TABLE {} RENAME TO {table}", Tables::SHADOW.n(table));
+            statements.push((rename, vec![]));
         }
         for ddl in kind.index_statements() {
-            sqlx::query(&ddl).execute(&mut *tx).await?;
+            statements.push((ddl, vec![]));
         }
-        sqlx::query("DELETE FROM projection_offsets WHERE projection = $1")
-            .bind(&live)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE projection_offsets SET projection = $1 WHERE projection = $2")
-            .bind(&live)
-            .bind(&shadow)
-            .execute(&mut *tx)
-            .await?;
+        statements.push((
+            "DELETE FROM projection_offsets WHERE projection = $1".into(),
+            vec![&live],
+        ));
+        statements.push((
+            "UPDATE projection_offsets SET projection = $1 WHERE projection = $2".into(),
+            vec![&live, &shadow],
+        ));
+        self.in_one_transaction(&statements).await
+    }
+
+    /// Runs `(sql, text parameters)` statements in order in one transaction.
+    async fn in_one_transaction(
+        &self,
+        statements: &[(String, Vec<&str>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (sql, params) in statements {
+            let mut query = sqlx::query(sql);
+            for param in params {
+                query = query.bind(*param);
+            }
+            query.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

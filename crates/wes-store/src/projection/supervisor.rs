@@ -2,7 +2,7 @@
 //! acknowledged and closed by supervisors. Two topics feed it in no defined relative order, so
 //! every write is order-independent (`wes_domain::supervisor::merge`).
 
-use super::{IndexDef, Projection, Record, TableDef, Tables};
+use super::{Applied, Conn, IndexDef, Projection, Record, Spec, TableDef, Tables, insert_once};
 use crate::StoreError;
 use sqlx::AnyConnection;
 use wes_events::Event;
@@ -10,78 +10,45 @@ use wes_events::catalog::topics;
 
 pub struct Supervisor;
 
+// Detail columns are nullable: a supervisor step read before its entry's opening event (the two
+// come from different topics) creates the row, and the opening event fills it in.
 const TABLES: &[TableDef] = &[
-    // Detail columns are nullable: a supervisor step read before its entry's opening event (the
-    // two come from different topics) creates the row, and the opening event fills it in.
-    TableDef {
-        name: "supervisor_entries",
-        columns: "entry_id TEXT PRIMARY KEY, warehouse_id TEXT NOT NULL, status TEXT NOT NULL, source TEXT, code TEXT,
-                  severity TEXT, severity_rank BIGINT, opened_at BIGINT, occurred_at BIGINT, partner_id TEXT, correlation_id TEXT,
-                  document_type TEXT, document_id TEXT, document_line_no BIGINT, sku TEXT, location TEXT, qty BIGINT,
-                  device_id TEXT, message TEXT, acknowledged_by TEXT, acknowledged_at BIGINT,
-                  closed_by TEXT, closed_at BIGINT, close_reason TEXT",
-    },
-    TableDef {
-        name: "supervisor_steps",
-        columns: "event_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, step TEXT NOT NULL, actor TEXT NOT NULL,
-                  partner_id TEXT NOT NULL, at BIGINT NOT NULL, reason TEXT, kafka_topic TEXT NOT NULL,
-                  kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL",
-    },
+    TableDef::new(
+        "supervisor_entries",
+        "entry_id TEXT PRIMARY KEY, warehouse_id TEXT NOT NULL, status TEXT NOT NULL, source TEXT,
+         code TEXT, severity TEXT, severity_rank BIGINT, opened_at BIGINT, occurred_at BIGINT,
+         partner_id TEXT, correlation_id TEXT, document_type TEXT, document_id TEXT,
+         document_line_no BIGINT, sku TEXT, location TEXT, qty BIGINT, device_id TEXT, message TEXT,
+         acknowledged_by TEXT, acknowledged_at BIGINT, closed_by TEXT, closed_at BIGINT,
+         close_reason TEXT",
+    ),
+    TableDef::new(
+        "supervisor_steps",
+        "event_id TEXT PRIMARY KEY, entry_id TEXT NOT NULL, step TEXT NOT NULL, actor TEXT NOT NULL,
+         partner_id TEXT NOT NULL, at BIGINT NOT NULL, reason TEXT, kafka_topic TEXT NOT NULL,
+         kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL",
+    ),
 ];
 
 const INDEXES: &[IndexDef] = &[
-    IndexDef {
-        name: "ix_supervisor_entries_queue",
-        table: "supervisor_entries",
-        columns: "warehouse_id, status, opened_at",
-    },
-    IndexDef {
-        name: "ix_supervisor_steps_entry",
-        table: "supervisor_steps",
-        columns: "entry_id, at",
-    },
+    IndexDef::on(
+        "supervisor_entries",
+        "ix_supervisor_entries_queue",
+        "warehouse_id, status, opened_at",
+    ),
+    IndexDef::on(
+        "supervisor_steps",
+        "ix_supervisor_steps_entry",
+        "entry_id, at",
+    ),
 ];
 
-#[async_trait::async_trait]
-impl Projection for Supervisor {
-    fn name(&self) -> &'static str {
-        "supervisor"
-    }
-    fn topics(&self) -> &'static [&'static str] {
-        &[
-            topics::EXCEPTIONS,
-            topics::WINDOW_DISCREPANCY,
-            topics::LATE_MOVEMENTS,
-            topics::SUPERVISOR_ACTIONS,
-        ]
-    }
-    fn tables(&self) -> &'static [TableDef] {
-        TABLES
-    }
-    fn indexes(&self) -> &'static [IndexDef] {
-        INDEXES
-    }
-    async fn apply_one(
-        &self,
-        conn: &mut AnyConnection,
-        t: &Tables,
-        r: &Record<'_>,
-    ) -> Result<bool, StoreError> {
-        match r.event {
-            Event::Exception(e) => {
-                open_supervisor_entry(conn, t, r, &EntryOpening::exception(e)).await
-            }
-            Event::WindowDiscrepancy(d) if d.resolution.is_none() => {
-                open_supervisor_entry(conn, t, r, &EntryOpening::discrepancy(d)).await
-            }
-            Event::LateMovement(e) => {
-                open_supervisor_entry(conn, t, r, &EntryOpening::late_movement(e)).await
-            }
-            Event::SupervisorAction(e) => apply_supervisor_action(conn, t, r, e).await,
-            _ => Ok(false),
-        }
-    }
-}
+const TOPICS: &[&str] = &[
+    topics::EXCEPTIONS,
+    topics::WINDOW_DISCREPANCY,
+    topics::LATE_MOVEMENTS,
+    topics::SUPERVISOR_ACTIONS,
+];
 
 /// Records one step of an entry's audit trail (once per event id); false when already recorded.
 #[allow(clippy::too_many_arguments)]
@@ -97,25 +64,21 @@ async fn record_supervisor_step(
     at: i64,
     reason: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO {} (event_id, entry_id, step, actor, partner_id, at, reason, kafka_topic, kafka_partition, kafka_offset)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
         t.n("supervisor_steps")
-    ))
-    .bind(event_id)
-    .bind(entry_id)
-    .bind(step)
-    .bind(actor)
-    .bind(partner_id)
-    .bind(at)
-    .bind(reason)
-    .bind(r.topic)
-    .bind(r.partition as i64)
-    .bind(r.offset)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    );
+    let query = sqlx::query(&sql)
+        .bind(event_id)
+        .bind(entry_id)
+        .bind(step)
+        .bind(actor)
+        .bind(partner_id)
+        .bind(at)
+        .bind(reason)
+        .bind(r.topic);
+    insert_once(conn, query, r).await
 }
 
 /// What opens a supervisor-queue entry: an exception, or a window discrepancy.
@@ -318,8 +281,8 @@ async fn apply_supervisor_action(
         "INSERT INTO {entries} (entry_id, warehouse_id, status, {by}, {at}{0}) VALUES ($1, $2, $3, $4, $5{1})
          ON CONFLICT (entry_id) DO UPDATE SET status = excluded.status, {by} = COALESCE({entries}.{by}, excluded.{by}),
          {at} = COALESCE({entries}.{at}, excluded.{at}){reason_sets}",
-        reason.map(|c| format!(", {c}")).unwrap_or_default(),
-        if reason.is_some() { ", $6" } else { "" },
+         reason.map(|c| format!(", {c}")).unwrap_or_default(),
+         if reason.is_some() { ", $6" } else { "" },
     );
     let mut query = sqlx::query(&sql)
         .bind(&e.entry_id)
@@ -332,4 +295,24 @@ async fn apply_supervisor_action(
     }
     query.execute(&mut *conn).await?;
     Ok(true)
+}
+
+impl Projection for Supervisor {
+    const SPEC: Spec = Spec::new("supervisor", TOPICS, TABLES, INDEXES);
+
+    async fn apply_one(conn: &mut Conn, t: &Tables, r: &Record<'_>) -> Applied {
+        match r.event {
+            Event::Exception(e) => {
+                open_supervisor_entry(conn, t, r, &EntryOpening::exception(e)).await
+            }
+            Event::WindowDiscrepancy(d) if d.resolution.is_none() => {
+                open_supervisor_entry(conn, t, r, &EntryOpening::discrepancy(d)).await
+            }
+            Event::LateMovement(e) => {
+                open_supervisor_entry(conn, t, r, &EntryOpening::late_movement(e)).await
+            }
+            Event::SupervisorAction(e) => apply_supervisor_action(conn, t, r, e).await,
+            _ => Ok(false),
+        }
+    }
 }
