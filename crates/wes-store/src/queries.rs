@@ -482,8 +482,7 @@ impl Store {
         .bind(to.0)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 Ok(wes_domain::capacity::CapacitySnapshot {
                     correlation_id: CorrelationId::from_trusted(
@@ -499,7 +498,7 @@ impl Store {
                     wip_per_zone: json_req(r, "wip_per_zone")?,
                 })
             })
-            .collect::<Result<_, StoreError>>()?)
+            .collect()
     }
 }
 
