@@ -379,6 +379,10 @@ async fn the_outbound_flow_reconciles_and_a_discrepancy_is_resolved(db: Db) {
         ),
         before
     );
+    // The window watcher is a reactor with its own position: neither the rebuilds nor the restart
+    // made it flag the late movement again.
+    let flags = hub.read_topic("wes.window.late-movements.v1").await;
+    assert_eq!(flags.len(), 1, "{flags:?}");
 }
 
 fn stock(sku: &str, location: &str, lot: Option<&str>, qty: i64) -> Value {

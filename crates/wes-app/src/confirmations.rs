@@ -4,7 +4,7 @@
 use crate::ingest::claim_refusal;
 use crate::ports::KeyOwner;
 use crate::{App, AppError};
-use wes_domain::idempotency::IdempotencyScope;
+use wes_domain::idempotency::{Claim, IdempotencyScope};
 use wes_domain::reconcile::{ConfirmationKind, ShiftSummary, StockCount, WindowStatus};
 use wes_events::{ConfirmationRecorded, Event};
 use wes_store::idempotency::KeyRequest;
@@ -98,18 +98,15 @@ impl App {
             .claim(windows, at, &[key(&window_id, &cid)])
             .await?
             .remove(0);
-        let took_window = claim_refusal(window_claim, "", "").is_none();
+        let took_window = matches!(window_claim, Claim::Fresh | Claim::TakeOver);
         let confirmed_by = self
             .reads
             .window(&window_id)
             .await?
             .and_then(|w| w.correlation_id)
             .filter(|other| *other != cid);
-        let window_taken = matches!(
-            window_claim,
-            wes_domain::idempotency::Claim::PayloadMismatch
-                | wes_domain::idempotency::Claim::InFlight
-        ) || confirmed_by.is_some();
+        let window_taken = matches!(window_claim, Claim::PayloadMismatch | Claim::InFlight)
+            || confirmed_by.is_some();
         if window_taken {
             self.release_claims(&owner, &cid, &window_id, took_window)
                 .await?;

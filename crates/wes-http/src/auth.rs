@@ -63,9 +63,8 @@ impl FromRequestParts<crate::Shared> for Admin {
     async fn from_request_parts(
         parts: &mut Parts,
         state: &crate::Shared,
-    ) -> Result<Self, Self::Rejection> {
-        let credential = Credential::from_request_parts(parts, state).await?;
-        authenticate(&credential, &state.masterdata(), PartnerRole::Admin)?;
+    ) -> Result<Self, ApiError> {
+        with_role(parts, state, PartnerRole::Admin).await?;
         Ok(Admin(state.clone()))
     }
 }
@@ -79,11 +78,20 @@ impl FromRequestParts<crate::Shared> for Supervisor {
     async fn from_request_parts(
         parts: &mut Parts,
         state: &crate::Shared,
-    ) -> Result<Self, Self::Rejection> {
-        let credential = Credential::from_request_parts(parts, state).await?;
-        let partner = authenticate(&credential, &state.masterdata(), PartnerRole::Supervisor)?;
+    ) -> Result<Self, ApiError> {
+        let partner = with_role(parts, state, PartnerRole::Supervisor).await?;
         Ok(Supervisor(state.clone(), partner))
     }
+}
+
+/// The partner behind the request's credential, which must have `role`.
+async fn with_role(
+    parts: &mut Parts,
+    state: &crate::Shared,
+    role: PartnerRole,
+) -> Result<Partner, ApiError> {
+    let credential = Credential::from_request_parts(parts, state).await?;
+    authenticate(&credential, &state.masterdata(), role)
 }
 
 /// An executor on a partner route: authenticated, then charged one token of its rate limit.

@@ -16,6 +16,7 @@ use wes_domain::masterdata::Partner;
 use wes_domain::supervisor::{EntryStatus, QueueSource, SupervisorAction};
 use wes_domain::{UtcMillis, is_valid_id};
 use wes_store::queries::QueueFilter;
+
 /// Longest `reason` or `note` accepted.
 const MAX_REASON_CHARS: usize = 2000;
 
