@@ -6,5 +6,6 @@ mod exceptions;
 mod foundation;
 mod mtls;
 mod openapi;
+mod operations;
 mod realtime;
 mod reconcile;

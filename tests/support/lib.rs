@@ -123,6 +123,8 @@ pub struct Hub {
     database: Option<(String, String)>,
     ports: (u16, u16, u16),
     extra_env: Vec<(String, String)>,
+    /// Where the hub's stderr (its log) goes; inherited when `None`.
+    log_file: Option<PathBuf>,
     pub client: reqwest::Client,
 }
 
@@ -133,6 +135,11 @@ impl Hub {
 
     /// A hub with extra environment settings (e.g. tighter limits).
     pub async fn start_with(db: Db, env: &[(&str, &str)]) -> Hub {
+        Self::start_logged(db, env, None).await
+    }
+
+    /// A hub whose log (stderr) is written to `log_file`.
+    pub async fn start_logged(db: Db, env: &[(&str, &str)], log_file: Option<PathBuf>) -> Hub {
         let database = match db {
             Db::Sqlite => None,
             Db::Postgres => Some(create_database().await),
@@ -151,6 +158,7 @@ impl Hub {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            log_file,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -198,10 +206,14 @@ impl Hub {
 
     async fn spawn(&mut self) {
         let mut command = self.command("wes");
+        let stderr = match &self.log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("the hub's log file")),
+            None => Stdio::inherit(),
+        };
         command
             .args(["serve", "--demo"])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         self.child = Some(command.spawn().expect("spawning wes serve"));
         self.wait_ready().await;
     }
@@ -276,6 +288,27 @@ impl Hub {
         if let Some(mut child) = self.child.take() {
             child.kill().ok();
             child.wait().ok();
+        }
+    }
+
+    /// SIGTERM, as an operator stops the hub; waits (at most 60 s) for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the hub runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the hub") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -240,10 +240,10 @@ fn validate(bundle: &Bundle, md: &MasterData) -> Result<Validated, AppError> {
             };
             let mut added = vec![];
             for (j, key) in p.api_keys.iter().enumerate() {
-                if key.len() < 16 || key.len() > 256 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+                if !is_valid_api_key(key) {
                     return Err(malformed(
                         &format!("/partners/{i}/api_keys/{j}"),
-                        "API keys must be 16-256 printable ASCII characters",
+                        API_KEY_RULE,
                     ));
                 }
                 added.push(api_key_digest(key));

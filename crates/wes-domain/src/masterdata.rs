@@ -85,6 +85,14 @@ pub fn normalize_thumbprint(text: &str) -> Option<String> {
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
 }
 
+/// Whether `key` may be an API key: 16-256 printable ASCII characters.
+pub fn is_valid_api_key(key: &str) -> bool {
+    (16..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// What `is_valid_api_key` asks for, for messages.
+pub const API_KEY_RULE: &str = "API keys must be 16-256 printable ASCII characters";
+
 /// SHA-256 hex digest of an API key: what the registry stores and compares.
 pub fn api_key_digest(raw_key: &str) -> String {
     use sha2::{Digest, Sha256};

@@ -133,6 +133,7 @@ pub fn authenticate(
             partner
         }
     };
+    tracing::Span::current().record("partner", tracing::field::display(&partner.partner_id));
     if partner.role != role {
         return Err(ApiError::forbidden_role(format!(
             "partner {} has role {} and cannot use this API (needs {})",

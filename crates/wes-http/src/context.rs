@@ -57,8 +57,16 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let instance = request.uri().path().to_owned();
     let method = request.method().clone();
-    let span =
-        tracing::info_span!("request", trace_id = %trace_id, method = %method, path = %instance);
+    // `route` (the matched path) and `partner` (the authenticated caller) are recorded later, by
+    // the router and the authentication.
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        method = %method,
+        path = %instance,
+        route = tracing::field::Empty,
+        partner = tracing::field::Empty,
+    );
     let started = std::time::Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
@@ -99,14 +107,25 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         response.headers_mut().insert("traceparent", tp);
     }
     let latency_ms = started.elapsed().as_millis() as u64;
+    // The access log: one line per request, with the span's trace id, route and partner.
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
         } else {
-            tracing::debug!(status = status.as_u16(), latency_ms, "request done");
+            tracing::info!(status = status.as_u16(), latency_ms, "request");
         }
     });
     response
+}
+
+/// Records the matched route (`/planner/v1/windows/{window_id}`) on the request's span.
+pub async fn record_route(
+    route: axum::extract::MatchedPath,
+    request: Request,
+    next: Next,
+) -> Response {
+    tracing::Span::current().record("route", tracing::field::display(route.as_str()));
+    next.run(request).await
 }
 
 /// Turns a panic inside a handler into a 500 problem instead of a dropped connection.

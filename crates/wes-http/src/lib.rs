@@ -186,6 +186,7 @@ pub fn router(state: Shared) -> Router {
     let max_body = state.settings.max_body_bytes;
     routes()
         .router
+        .route_layer(axum::middleware::from_fn(context::record_route))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -68,9 +68,94 @@ pub struct ServeConfig {
     /// The `wes-broker` executable (default: next to this one).
     #[arg(long, env = "WES_BROKER_BIN")]
     pub broker_bin: Option<PathBuf>,
+    /// API key of the `planner-admin` partner (planner APIs). Without it, and when the partner has
+    /// no key yet, one is generated and printed once.
+    #[arg(long, env = "WES_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// With `--demo`: API key of the demo executor `WH-Tokyo-01/AcmeWES` (generated when unset).
+    #[arg(long, env = "WES_DEMO_KEY_ACME", hide_env_values = true)]
+    pub demo_key_acme: Option<String>,
+    /// With `--demo`: API key of the demo executor `WH-Osaka-02/BetaWES` (generated when unset).
+    #[arg(long, env = "WES_DEMO_KEY_BETA", hide_env_values = true)]
+    pub demo_key_beta: Option<String>,
+    /// With `--demo`: API key of the demo supervisor `WH-Tokyo-01/supervisors` (generated when unset).
+    #[arg(long, env = "WES_DEMO_KEY_SUPERVISOR", hide_env_values = true)]
+    pub demo_key_supervisor: Option<String>,
+}
+
+/// A setting refused before anything starts: the setting's name and why.
+fn refuse(setting: &str, why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{setting}: {why}")
 }
 
 impl ServeConfig {
+    /// Checks every setting before anything starts (no broker, no topic, no file), naming the
+    /// setting that is wrong.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use wes_domain::masterdata::{API_KEY_RULE, is_valid_api_key};
+        for (setting, key) in [
+            ("WES_ADMIN_KEY", &self.admin_key),
+            ("WES_DEMO_KEY_ACME", &self.demo_key_acme),
+            ("WES_DEMO_KEY_BETA", &self.demo_key_beta),
+            ("WES_DEMO_KEY_SUPERVISOR", &self.demo_key_supervisor),
+        ] {
+            if let Some(key) = key.as_deref().filter(|k| !k.is_empty())
+                && !is_valid_api_key(key)
+            {
+                return Err(refuse(setting, API_KEY_RULE));
+            }
+        }
+        if wes_domain::PlannerId::parse(&self.planner_id).is_none() {
+            return Err(refuse(
+                "WES_PLANNER_ID",
+                "an identifier: 1-128 printable ASCII characters, no spaces",
+            ));
+        }
+        let positive = [
+            ("WES_MAX_BODY_BYTES", self.max_body_bytes as f64),
+            ("WES_MAX_BATCH_ITEMS", self.max_batch_items as f64),
+            ("WES_PRODUCER_QUEUE_MAX", self.producer_queue_max as f64),
+            ("WES_RATE_LIMIT_PER_SEC", self.rate_limit_per_sec),
+        ];
+        let above = |v: f64, floor: f64| v.partial_cmp(&floor) == Some(std::cmp::Ordering::Greater);
+        if let Some((setting, _)) = positive.iter().find(|(_, v)| !above(*v, 0.0)) {
+            return Err(refuse(setting, "must be more than 0"));
+        }
+        if !above(self.rate_limit_burst, 1.0) && self.rate_limit_burst != 1.0 {
+            return Err(refuse("WES_RATE_LIMIT_BURST", "must be at least 1"));
+        }
+        if self.reconcile_tolerance < 0 {
+            return Err(refuse("WES_RECONCILE_TOLERANCE", "must be 0 or more"));
+        }
+        if let Some(url) = &self.database_url
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(refuse("DATABASE_URL", "use sqlite:PATH or postgres://…"));
+        }
+        if let Some(url) = &self.schema_registry_url
+            && url::Url::parse(url).is_err()
+        {
+            return Err(refuse("SCHEMA_REGISTRY_URL", "not a URL"));
+        }
+        if self.kafka_bootstrap_servers.as_deref() == Some("") {
+            return Err(refuse("KAFKA_BOOTSTRAP_SERVERS", "empty"));
+        }
+        for (setting, file) in [
+            ("WES_TLS_CERT", &self.tls_cert),
+            ("WES_TLS_KEY", &self.tls_key),
+            ("WES_TLS_CLIENT_CA", &self.tls_client_ca),
+        ] {
+            if let Some(path) = file
+                && let Err(e) = std::fs::metadata(path)
+            {
+                return Err(refuse(setting, format!("{}: {e}", path.display())));
+            }
+        }
+        Ok(())
+    }
+
     pub fn embedded_broker(&self) -> bool {
         self.kafka_bootstrap_servers.is_none()
     }

@@ -1,6 +1,7 @@
 //! The admin credential and the demo data set, both loaded idempotently through the same path as the
 //! master-data API.
 
+use crate::config::ServeConfig;
 use std::collections::BTreeSet;
 use wes_app::App;
 use wes_app::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn, generate_api_key};
@@ -11,9 +12,9 @@ pub const ADMIN_PARTNER: &str = "planner-admin";
 /// The demo's floor supervisor for WH-Tokyo-01 (works the supervisor queue).
 pub const DEMO_SUPERVISOR: &str = "WH-Tokyo-01/supervisors";
 
-/// A key from `env_var` when set (added if the partner lacks it); otherwise, when the partner has no
-/// key at all, a generated one that is printed once.
-fn key_for(app: &App, partner: &str, env_var: &str) -> Option<String> {
+/// The configured key (`setting`) when given (added if the partner lacks it); otherwise, when the
+/// partner has no key at all, a generated one that is printed once.
+fn key_for(app: &App, partner: &str, configured: Option<&str>, setting: &str) -> Option<String> {
     let existing: BTreeSet<String> = app
         .reads
         .master_data()
@@ -21,13 +22,13 @@ fn key_for(app: &App, partner: &str, env_var: &str) -> Option<String> {
         .get(&PartnerId::from_trusted(partner))
         .map(|p| p.api_key_sha256.clone())
         .unwrap_or_default();
-    match std::env::var(env_var).ok().filter(|k| !k.is_empty()) {
+    match configured.filter(|k| !k.is_empty()).map(str::to_owned) {
         Some(key) if existing.contains(&api_key_digest(&key)) => None,
         Some(key) => Some(key),
         None if existing.is_empty() => {
             let key = generate_api_key();
             println!(
-                "wes: generated API key for {partner} (shown once; set {env_var} to choose your own): {key}"
+                "wes: generated API key for {partner} (shown once; set {setting} to choose your own): {key}"
             );
             Some(key)
         }
@@ -36,8 +37,8 @@ fn key_for(app: &App, partner: &str, env_var: &str) -> Option<String> {
 }
 
 /// Makes sure planner-internal APIs have a credential (`WES_ADMIN_KEY`, or a generated one).
-pub async fn ensure_admin_key(app: &App) -> anyhow::Result<()> {
-    let Some(key) = key_for(app, ADMIN_PARTNER, "WES_ADMIN_KEY") else {
+pub async fn ensure_admin_key(app: &App, configured: Option<&str>) -> anyhow::Result<()> {
+    let Some(key) = key_for(app, ADMIN_PARTNER, configured, "WES_ADMIN_KEY") else {
         return Ok(());
     };
     let admin = PartnerIn {
@@ -119,10 +120,25 @@ pub fn demo_bundle(
     }
 }
 
-pub async fn load(app: &App) -> anyhow::Result<()> {
-    let acme = key_for(app, "WH-Tokyo-01/AcmeWES", "WES_DEMO_KEY_ACME");
-    let beta = key_for(app, "WH-Osaka-02/BetaWES", "WES_DEMO_KEY_BETA");
-    let supervisor = key_for(app, DEMO_SUPERVISOR, "WES_DEMO_KEY_SUPERVISOR");
+pub async fn load(app: &App, config: &ServeConfig) -> anyhow::Result<()> {
+    let key = |partner, configured: &Option<String>, setting| {
+        key_for(app, partner, configured.as_deref(), setting)
+    };
+    let acme = key(
+        "WH-Tokyo-01/AcmeWES",
+        &config.demo_key_acme,
+        "WES_DEMO_KEY_ACME",
+    );
+    let beta = key(
+        "WH-Osaka-02/BetaWES",
+        &config.demo_key_beta,
+        "WES_DEMO_KEY_BETA",
+    );
+    let supervisor = key(
+        DEMO_SUPERVISOR,
+        &config.demo_key_supervisor,
+        "WES_DEMO_KEY_SUPERVISOR",
+    );
     let report = app
         .apply_bundle(&demo_bundle(acme, beta, supervisor))
         .await?;

@@ -5,6 +5,7 @@ mod broker;
 mod client;
 mod config;
 mod demo;
+mod logging;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -117,14 +118,17 @@ enum ExecutorAction {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WES_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command's output may go to a pipe that closes early (`wes openapi | head`): end
+        // quietly, as Unix tools do, instead of panicking on the broken pipe. The hub keeps
+        // SIGPIPE ignored: a client closing its connection must never stop it.
+        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

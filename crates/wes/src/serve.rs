@@ -22,6 +22,7 @@ use wes_store::{ProjectionKind, Store};
 const SUBJECT_COMPATIBILITY: &str = "BACKWARD_TRANSITIVE";
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let data_dir = config.data_dir.canonicalize()?;
@@ -119,22 +120,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         })
     });
     let projector = Projector::start(store.clone(), &bootstrap, codec.clone(), after_batch);
-    anyhow::ensure!(
-        config.producer_queue_max >= 1,
-        "WES_PRODUCER_QUEUE_MAX must be at least 1"
-    );
     let codec_for_reactors = codec.clone();
     let producer = EventProducer::with_queue_limit(&bootstrap, codec, config.producer_queue_max)?;
-    anyhow::ensure!(
-        config.rate_limit_per_sec > 0.0 && config.rate_limit_burst >= 1.0,
-        "WES_RATE_LIMIT_PER_SEC must be > 0 and WES_RATE_LIMIT_BURST >= 1"
-    );
     let rate_limit = wes_http::ratelimit::RateLimit {
         per_second: config.rate_limit_per_sec,
         burst: config.rate_limit_burst,
     };
-    let planner_id =
-        PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID must be an identifier")?;
+    let planner_id = PlannerId::parse(&config.planner_id).context("WES_PLANNER_ID")?;
     let sql = Arc::new(SqlStore {
         store: store.clone(),
         masterdata: md_rx.clone(),
@@ -151,7 +143,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         clock: Arc::new(SystemClock),
         settings: AppSettings {
             planner_id,
-            reconcile_tolerance: config.reconcile_tolerance.max(0),
+            reconcile_tolerance: config.reconcile_tolerance,
         },
     });
     let state = Arc::new(AppState {
@@ -171,9 +163,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     });
 
     wait_for_masterdata(&projector).await?;
-    demo::ensure_admin_key(&app).await?;
+    demo::ensure_admin_key(&app, config.admin_key.as_deref()).await?;
     if config.demo {
-        demo::load(&app).await?;
+        demo::load(&app, &config).await?;
     }
 
     tokio::spawn(purge_expired_keys(store.clone()));
@@ -286,4 +278,5 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    crate::logging::quiet_kafka_clients();
 }
