@@ -205,6 +205,7 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         "acme-exec",
         codec.clone(),
         Some(frn),
+        true,
     )
     .unwrap();
     let first = next_dispatch(&mut subscriber).await;
@@ -264,20 +265,26 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         ("cid-big", 600)
     );
 
-    // The CLI subscriber: its own group from the start, Tokyo only, duplicates dropped.
+    // The CLI subscriber: its own group from the start, Tokyo only, duplicates dropped; the
+    // connection flags may follow the subcommand.
     let output = hub
         .cli()
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env_remove("SCHEMA_REGISTRY_URL")
         .args([
             "executor",
             "subscribe",
             "--warehouse",
             "WH-Tokyo-01",
-            "--group",
-            "cli-exec",
+            "--from-beginning",
             "--max",
             "4",
             "--idle-timeout-secs",
             "30",
+            "--bootstrap",
+            &hub.bootstrap,
+            "--registry-url",
+            &hub.registry_url,
         ])
         .output()
         .unwrap();
@@ -295,6 +302,33 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         .map(|l| l["event"]["correlation_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["cid-101", "cid-102", "cid-103", "cid-big"]);
+    let released_at = lines[0]["event"]["released_at"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        wes_domain_instant(released_at),
+        "instants print as RFC 3339: {released_at}"
+    );
+
+    // An unknown warehouse is named, not waited on in silence.
+    let unknown = hub
+        .cli()
+        .args([
+            "executor",
+            "subscribe",
+            "--warehouse",
+            "WH-Nowhere",
+            "--max",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("unknown warehouse WH-Nowhere"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 
     hub.wait_caught_up().await;
     let listed = hub
@@ -308,6 +342,11 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         .unwrap()
         .clone();
     assert_eq!(original["cancelled_by"], "cid-102");
+}
+
+/// Whether `text` is an RFC 3339 instant.
+fn wes_domain_instant(text: &str) -> bool {
+    text.len() >= 20 && text.as_bytes()[10] == b'T' && (text.ends_with('Z') || text.contains('+'))
 }
 
 async fn next_dispatch(
@@ -485,6 +524,16 @@ async fn rebuilding_every_projection_equals_live(db: Db) {
     hub.wait_caught_up().await;
     let expected: i64 = (0..50).map(|i| 1 + i).sum::<i64>() + 7;
     assert_eq!(hub.balance("SKU-WIDGET-RED-LG", "A.12.3.2").await, expected);
+    // `wes projections status` is a table: a row per projection, running and caught up.
+    let table = hub.cli().args(["projections", "status"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 7, "{table}");
+    assert!(
+        rows.iter()
+            .all(|r| r.split_whitespace().collect::<Vec<_>>()[1..4] == ["yes", "yes", "0"]),
+        "{table}"
+    );
     assert_eq!(
         hub.post(
             "/planner/v1/projections/nope/rebuild",
@@ -637,10 +686,32 @@ async fn schema_files_are_checked_backward_transitive() {
     );
 
     let plan = hub.cli().args(["topics", "plan"]).output().unwrap();
+    assert_eq!(plan.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&plan.stdout)
             .contains(&format!("topics match topics.yaml ({topics} topics)"))
     );
+    // A catalog file with one topic more than the cluster: the plan shows it and exits 2.
+    let catalog = broken.path().join("topics.yaml");
+    let yaml = std::fs::read_to_string(repo_root().join("topics.yaml")).unwrap();
+    std::fs::write(
+        &catalog,
+        yaml.replacen(
+            "topics:\n",
+            "topics:\n  - name: wes.extra.v1\n    partitions: 1\n    replication_factor: 1\n    key: warehouse_frn\n    value_schema: schemas/capacity_reported.avsc\n    subject_strategy: TopicNameStrategy\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let drift = hub
+        .cli()
+        .args(["topics", "plan", "--file"])
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&drift.stdout);
+    assert_eq!(drift.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("+ create wes.extra.v1"), "{shown}");
 }
 
 /// Master data through the CLI import and the admin API; validation sees it as soon as it returns.

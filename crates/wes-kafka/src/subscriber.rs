@@ -56,16 +56,20 @@ pub struct Delivered {
 
 impl DispatchSubscriber {
     /// Joins `group_id` on the dispatch topic. `warehouse_frn` keeps only that warehouse's events.
+    /// A group without a committed position starts at the earliest event when `from_beginning`,
+    /// else at the next new one.
     pub fn new(
         bootstrap: &str,
         group_id: &str,
         codec: Arc<Codec>,
         warehouse_frn: Option<String>,
+        from_beginning: bool,
     ) -> Result<Self, KafkaError> {
+        let reset = if from_beginning { "earliest" } else { "latest" };
         let consumer: StreamConsumer = client_config(bootstrap)
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", reset)
             .create()?;
         consumer.subscribe(&[topics::DISPATCH])?;
         Ok(DispatchSubscriber {

@@ -1,6 +1,6 @@
 //! The CLI commands that talk to a running hub or to Kafka and the registry directly.
 
-use crate::config::{ClientConfig, KafkaClientConfig};
+use crate::config::{BootstrapConfig, ClientConfig, RegistryConfig};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -9,8 +9,29 @@ use wes_app::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
 use wes_domain::WarehouseFrn;
 use wes_events::Catalog;
 
-pub async fn topics(apply: bool, kafka: &KafkaClientConfig) -> anyhow::Result<()> {
-    let catalog = Catalog::embedded();
+/// `topics plan` found the cluster different from the catalog (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("the cluster differs from the catalog")]
+pub struct Drift;
+
+/// The catalog of `file` (schema paths relative to it), or the one built in.
+fn catalog(file: Option<&Path>) -> anyhow::Result<Catalog> {
+    let Some(file) = file else {
+        return Ok(Catalog::embedded());
+    };
+    let yaml =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    Catalog::parse(&yaml, |path| std::fs::read_to_string(dir.join(path)).ok())
+        .with_context(|| format!("{} is not a valid topic catalog", file.display()))
+}
+
+pub async fn topics(
+    apply: bool,
+    file: Option<&Path>,
+    kafka: &BootstrapConfig,
+) -> anyhow::Result<()> {
+    let catalog = catalog(file)?;
     let changes = wes_kafka::admin::plan(&kafka.bootstrap, &catalog).await?;
     if changes.is_empty() {
         println!("topics match topics.yaml ({} topics)", catalog.topics.len());
@@ -19,14 +40,15 @@ pub async fn topics(apply: bool, kafka: &KafkaClientConfig) -> anyhow::Result<()
     for change in &changes {
         println!("{change}");
     }
-    if apply {
-        wes_kafka::admin::apply(&kafka.bootstrap, &changes).await?;
-        println!("applied");
+    if !apply {
+        return Err(Drift.into());
     }
+    wes_kafka::admin::apply(&kafka.bootstrap, &changes).await?;
+    println!("applied");
     Ok(())
 }
 
-pub async fn check_schemas(root: &Path, kafka: &KafkaClientConfig) -> anyhow::Result<()> {
+pub async fn check_schemas(root: &Path, registry: &RegistryConfig) -> anyhow::Result<()> {
     let catalog = Catalog::parse(wes_events::catalog::TOPICS_YAML, |path| {
         std::fs::read_to_string(root.join(path)).ok()
     })?;
@@ -34,7 +56,7 @@ pub async fn check_schemas(root: &Path, kafka: &KafkaClientConfig) -> anyhow::Re
     let mut incompatible = 0;
     for topic in &catalog.topics {
         let subject = topic.value_subject();
-        let base = kafka.registry_url.trim_end_matches('/');
+        let base = registry.registry_url.trim_end_matches('/');
         let url = format!("{base}/compatibility/subjects/{subject}/versions?verbose=true");
         // Checked against every registered version: the subjects are BACKWARD_TRANSITIVE.
         let level: Value = http
@@ -192,9 +214,33 @@ pub async fn import(file: &Path, hub: &ClientConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn projections_status(hub: &ClientConfig) -> anyhow::Result<()> {
+pub async fn projections_status(hub: &ClientConfig, json: bool) -> anyhow::Result<()> {
     let status = call(hub, reqwest::Method::GET, "/planner/v1/projections", None).await?;
-    println!("{}", serde_json::to_string_pretty(&status)?);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:>8} {:>10} {:>8}  LAST ERROR",
+        "PROJECTION", "RUNNING", "CAUGHT UP", "LAG"
+    );
+    for p in status["projections"].as_array().into_iter().flatten() {
+        let yes_no = |v: &Value| {
+            if v.as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            }
+        };
+        println!(
+            "{:<12} {:>8} {:>10} {:>8}  {}",
+            p["name"].as_str().unwrap_or("?"),
+            yes_no(&p["running"]),
+            yes_no(&p["caught_up"]),
+            p["lag"].as_i64().unwrap_or_default(),
+            p["last_error"].as_str().unwrap_or("-")
+        );
+    }
     Ok(())
 }
 
@@ -210,23 +256,99 @@ pub async fn rebuild(name: &str, hub: &ClientConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How `executor subscribe` joins and when it stops.
+pub struct Subscription {
+    pub group: Option<String>,
+    pub from_beginning: bool,
+    pub max: Option<usize>,
+    pub idle_timeout_secs: Option<u64>,
+}
+
+/// The warehouses the cluster knows: the master-data warehouses topic, read to its end.
+async fn known_warehouses(
+    bootstrap: &str,
+    codec: &wes_kafka::Codec,
+) -> anyhow::Result<Vec<String>> {
+    use wes_events::catalog::topics;
+    let ends = wes_kafka::consumer::log_ends(bootstrap, topics::WAREHOUSES).await?;
+    let starts: Vec<(String, i32, i64)> = ends
+        .iter()
+        .map(|(p, _)| (topics::WAREHOUSES.to_owned(), *p, 0))
+        .collect();
+    let reader = wes_kafka::LogReader::assign(bootstrap, &starts)?;
+    let mut left: Vec<(i32, i64)> = ends.into_iter().filter(|(_, end)| *end > 0).collect();
+    let mut known = vec![];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !left.is_empty() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "reading {} did not reach its end within 30 s",
+            topics::WAREHOUSES
+        );
+        for record in reader.next_batch(1000, Duration::from_millis(500)).await? {
+            if let Some(payload) = &record.payload
+                && let wes_events::Event::Warehouse(w) = codec.decode(payload).await?
+            {
+                known.push(w.warehouse_id);
+            }
+            left.retain(|(p, end)| !(*p == record.partition && record.offset + 1 >= *end));
+        }
+    }
+    Ok(known)
+}
+
+/// An event as an executor reads it: instants in RFC 3339, an operation's extra fields as JSON.
+fn printable(event: &wes_events::DispatchEvent) -> anyhow::Result<Value> {
+    let mut value = serde_json::to_value(event)?;
+    value["released_at"] = json!(wes_domain::UtcMillis(event.released_at).to_rfc3339());
+    for op in value["routing"]["operations"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        for (_, v) in op["attributes"].as_object_mut().into_iter().flatten() {
+            if let Some(parsed) = v.as_str().and_then(|t| serde_json::from_str(t).ok()) {
+                *v = parsed;
+            }
+        }
+    }
+    Ok(value)
+}
+
 pub async fn subscribe(
     warehouse: &str,
-    group: Option<String>,
-    max: Option<usize>,
-    idle: Option<u64>,
-    kafka: &KafkaClientConfig,
+    options: Subscription,
+    kafka: &BootstrapConfig,
+    registry: &RegistryConfig,
 ) -> anyhow::Result<()> {
     let warehouse_id =
         wes_domain::WarehouseId::parse(warehouse).context("--warehouse must be a warehouse id")?;
-    let codec = wes_kafka::Codec::new(&kafka.registry_url, &Catalog::embedded())?;
-    let group = group.unwrap_or_else(|| format!("executor-{warehouse}"));
+    let codec = wes_kafka::Codec::new(&registry.registry_url, &Catalog::embedded())?;
+    let known = known_warehouses(&kafka.bootstrap, &codec).await?;
+    if !known.iter().any(|w| w == warehouse) {
+        bail!(
+            "unknown warehouse {warehouse}; the cluster knows {}",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    let group = options
+        .group
+        .unwrap_or_else(|| format!("wes-cli-{}", uuid::Uuid::new_v4().simple()));
     let frn = WarehouseFrn::for_warehouse(&warehouse_id).to_string();
-    let mut subscriber =
-        wes_kafka::subscriber::DispatchSubscriber::new(&kafka.bootstrap, &group, codec, Some(frn))?;
+    let mut subscriber = wes_kafka::subscriber::DispatchSubscriber::new(
+        &kafka.bootstrap,
+        &group,
+        codec,
+        Some(frn),
+        options.from_beginning,
+    )?;
     let mut seen = 0;
-    while max.is_none_or(|m| seen < m) {
-        let next = match idle {
+    while options.max.is_none_or(|m| seen < m) {
+        let next = match options.idle_timeout_secs {
             Some(secs) => {
                 match tokio::time::timeout(Duration::from_secs(secs), subscriber.next()).await {
                     Ok(next) => next,
@@ -235,7 +357,7 @@ pub async fn subscribe(
             }
             None => subscriber.next().await,
         }?;
-        let line = json!({"partition": next.partition, "offset": next.offset, "event": serde_json::to_value(&next.event)?});
+        let line = json!({"partition": next.partition, "offset": next.offset, "event": printable(&next.event)?});
         println!("{line}");
         subscriber.commit()?;
         seen += 1;

@@ -179,31 +179,44 @@ impl ServeConfig {
     }
 }
 
-/// Where a CLI client finds a running hub and its infrastructure.
+/// Where a CLI client finds a running hub. Global: given before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct ClientConfig {
     /// Base URL of a running hub.
-    #[arg(long, env = "WES_HUB_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long = "hub",
+        env = "WES_HUB_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub hub_url: String,
     /// Admin API key for planner-internal APIs.
-    #[arg(long, env = "WES_ADMIN_KEY", hide_env_values = true)]
+    #[arg(long, env = "WES_ADMIN_KEY", hide_env_values = true, global = true)]
     pub admin_key: Option<String>,
 }
 
+/// Where a CLI client finds Kafka. Global: given before or after the subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct KafkaClientConfig {
+pub struct BootstrapConfig {
     /// Kafka bootstrap servers (default: the embedded broker of a local hub).
     #[arg(
         long,
         env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
+        default_value = "127.0.0.1:9092",
+        global = true
     )]
     pub bootstrap: String,
+}
+
+/// Where a CLI client finds the schema registry. Global: given before or after the subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryConfig {
     /// Schema registry URL (default: the embedded registry of a local hub).
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = "http://127.0.0.1:8081",
+        global = true
     )]
     pub registry_url: String,
 }

@@ -9,7 +9,7 @@ mod logging;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use config::{ClientConfig, KafkaClientConfig, ServeConfig};
+use config::{BootstrapConfig, ClientConfig, RegistryConfig, ServeConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -32,14 +32,14 @@ enum Command {
         #[command(subcommand)]
         action: TopicsAction,
         #[command(flatten)]
-        kafka: KafkaClientConfig,
+        kafka: BootstrapConfig,
     },
     /// Schemas: check schemas/*.avsc against the registry (BACKWARD_TRANSITIVE).
     Schemas {
         #[command(subcommand)]
         action: SchemasAction,
         #[command(flatten)]
-        kafka: KafkaClientConfig,
+        registry: RegistryConfig,
     },
     /// Master data: import a CSV or JSON file through a running hub.
     Masterdata {
@@ -62,16 +62,27 @@ enum Command {
         #[command(subcommand)]
         action: ExecutorAction,
         #[command(flatten)]
-        kafka: KafkaClientConfig,
+        kafka: BootstrapConfig,
+        #[command(flatten)]
+        registry: RegistryConfig,
     },
 }
 
 #[derive(Subcommand)]
 enum TopicsAction {
-    /// Show what differs between topics.yaml and the cluster.
-    Plan,
+    /// Show what differs between the catalog and the cluster; exit 2 when something differs
+    /// (like `terraform plan -detailed-exitcode`), 0 when nothing does.
+    Plan {
+        /// The catalog file (its schema paths are relative to it); default: the one built in.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Create missing topics, add partitions, set configs.
-    Apply,
+    Apply {
+        /// The catalog file (its schema paths are relative to it); default: the one built in.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,8 +103,12 @@ enum MasterdataAction {
 
 #[derive(Subcommand)]
 enum ProjectionsAction {
-    /// Stored offsets and lag of every projection.
-    Status,
+    /// Stored offsets and lag of every projection, as a table.
+    Status {
+        /// The hub's whole answer as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay NAME from offset 0 into fresh tables and swap them in.
     Rebuild { name: String },
 }
@@ -105,9 +120,14 @@ enum ExecutorAction {
         /// Only this warehouse's events.
         #[arg(long)]
         warehouse: String,
-        /// Consumer group (default: executor-<warehouse>).
+        /// Consumer group (default: a new throwaway group, so a real executor's group and its
+        /// position are never touched).
         #[arg(long)]
         group: Option<String>,
+        /// Start at the earliest event when the group has no position yet (default: only new
+        /// events, as `kafka-console-consumer` does).
+        #[arg(long)]
+        from_beginning: bool,
         /// Stop after this many events.
         #[arg(long)]
         max: Option<usize>,
@@ -143,19 +163,20 @@ fn main() -> std::process::ExitCode {
                 );
                 Ok(())
             }
-            Command::Topics { action, kafka } => {
-                client::topics(matches!(action, TopicsAction::Apply), &kafka).await
-            }
+            Command::Topics { action, kafka } => match action {
+                TopicsAction::Plan { file } => client::topics(false, file.as_deref(), &kafka).await,
+                TopicsAction::Apply { file } => client::topics(true, file.as_deref(), &kafka).await,
+            },
             Command::Schemas {
                 action: SchemasAction::Check { root },
-                kafka,
-            } => client::check_schemas(&root, &kafka).await,
+                registry,
+            } => client::check_schemas(&root, &registry).await,
             Command::Masterdata {
                 action: MasterdataAction::Import { file },
                 hub,
             } => client::import(&file, &hub).await,
             Command::Projections { action, hub } => match action {
-                ProjectionsAction::Status => client::projections_status(&hub).await,
+                ProjectionsAction::Status { json } => client::projections_status(&hub, json).await,
                 ProjectionsAction::Rebuild { name } => client::rebuild(&name, &hub).await,
             },
             Command::Executor {
@@ -163,15 +184,27 @@ fn main() -> std::process::ExitCode {
                     ExecutorAction::Subscribe {
                         warehouse,
                         group,
+                        from_beginning,
                         max,
                         idle_timeout_secs,
                     },
                 kafka,
-            } => client::subscribe(&warehouse, group, max, idle_timeout_secs, &kafka).await,
+                registry,
+            } => {
+                let options = client::Subscription {
+                    group,
+                    from_beginning,
+                    max,
+                    idle_timeout_secs,
+                };
+                client::subscribe(&warehouse, options, &kafka, &registry).await
+            }
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `topics plan` found differences: printed already, told by the exit status.
+        Err(e) if e.is::<client::Drift>() => std::process::ExitCode::from(2),
         Err(e) => {
             eprintln!("wes: {e:#}");
             std::process::ExitCode::FAILURE
