@@ -2,6 +2,7 @@
 //! area of the contract, on SQLite and PostgreSQL.
 
 mod bad_input;
+mod deployment;
 mod exceptions;
 mod foundation;
 mod mtls;
