@@ -87,7 +87,7 @@ fn the_image_is_built_from_sources_with_cached_dependencies_and_runs_unprivilege
     let user = dockerfile
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER");
     assert!(!["root", "0"].contains(&user.trim()), "runs as {user}");
     let ignore = repo_file(".dockerignore");
