@@ -10,3 +10,4 @@ mod openapi;
 mod operations;
 mod realtime;
 mod reconcile;
+mod registry;

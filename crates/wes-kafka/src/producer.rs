@@ -54,7 +54,17 @@ impl RawProducer {
         key: &[u8],
         payload: &[u8],
     ) -> Result<Delivery, KafkaError> {
-        let record = FutureRecord::to(topic).key(key).payload(payload);
+        self.deliver(FutureRecord::to(topic).key(key).payload(payload))
+            .await
+    }
+
+    /// Appends a tombstone (a key without a value): compaction then forgets the key.
+    pub async fn tombstone(&self, topic: &str, key: &[u8]) -> Result<Delivery, KafkaError> {
+        self.deliver(FutureRecord::<[u8], [u8]>::to(topic).key(key))
+            .await
+    }
+
+    async fn deliver(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<Delivery, KafkaError> {
         let delivery = tokio::time::timeout(
             DELIVERY_TIMEOUT,
             self.producer.send(record, Duration::from_secs(0)),

@@ -27,10 +27,18 @@ pub enum RegistryError {
     SchemaNotFound(u32),
     #[error("schema not registered under subject {0}")]
     SchemaNotInSubject(String),
+    #[error("invalid mode {0}: this registry is always READWRITE")]
+    InvalidMode(String),
     #[error("invalid compatibility level {0}")]
     InvalidCompatibility(String),
     #[error("no compatibility level set for subject {0}")]
     NoSubjectConfig(String),
+    /// `what` (a subject, or a subject's version when `version`) is soft-deleted already.
+    #[error("{what} was soft deleted")]
+    SoftDeleted { what: String, version: bool },
+    /// A permanent delete of `what` that was not soft-deleted first.
+    #[error("{what} was not deleted first before being permanently deleted")]
+    NotSoftDeletedFirst { what: String, version: bool },
     #[error("unsupported schema type {0}: this registry holds Avro schemas")]
     UnsupportedType(String),
     #[error("registry storage: {0}")]
@@ -77,10 +85,19 @@ pub struct Registered {
     pub schema: String,
 }
 
+/// One version of a subject; a soft-deleted one is kept (hidden unless asked for) until it is
+/// deleted permanently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    version: u32,
+    id: u32,
+    deleted: bool,
+}
+
 #[derive(Default)]
 struct State {
     schemas: HashMap<u32, (String, Schema, String)>, // id -> (text, parsed, canonical form)
-    subjects: BTreeMap<String, Vec<(u32, u32)>>,     // subject -> [(version, id)]
+    subjects: BTreeMap<String, Vec<Version>>,        // in version order
     global: Option<CompatibilityLevel>,
     subject_levels: HashMap<String, CompatibilityLevel>,
 }
@@ -95,21 +112,26 @@ impl State {
                 subject, version, ..
             } => {
                 let versions = self.subjects.entry(subject.clone()).or_default();
-                versions.retain(|(v, _)| *v != version);
+                versions.retain(|v| v.version != version);
+                // A tombstone: the version is deleted permanently.
                 let Some(value) = value.and_then(|v| serde_json::from_slice::<SchemaValue>(v).ok())
                 else {
+                    if versions.is_empty() {
+                        self.subjects.remove(&subject);
+                    }
                     return;
                 };
-                if value.deleted {
-                    return;
-                }
                 if let Ok(parsed) = Schema::parse_str(&value.schema) {
                     let canonical = parsed.canonical_form();
                     self.schemas
                         .entry(value.id)
                         .or_insert((value.schema, parsed, canonical));
-                    versions.push((version, value.id));
-                    versions.sort();
+                    versions.push(Version {
+                        version,
+                        id: value.id,
+                        deleted: value.deleted,
+                    });
+                    versions.sort_by_key(|v| v.version);
                 }
             }
             RecordKey::Config { subject, .. } => {
@@ -141,12 +163,26 @@ impl State {
             .unwrap_or(CompatibilityLevel::Backward)
     }
 
-    fn id_in_subject(&self, subject: &str, canonical: &str) -> Option<(u32, u32)> {
+    /// The versions of `subject`, soft-deleted ones only when `deleted`.
+    fn versions(&self, subject: &str, deleted: bool) -> Vec<Version> {
         self.subjects
-            .get(subject)?
-            .iter()
-            .find(|(_, id)| self.schemas.get(id).is_some_and(|(_, _, c)| c == canonical))
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter(|v| deleted || !v.deleted)
             .copied()
+            .collect()
+    }
+
+    fn id_in_subject(&self, subject: &str, canonical: &str) -> Option<(u32, u32)> {
+        self.versions(subject, false)
+            .into_iter()
+            .find(|v| {
+                self.schemas
+                    .get(&v.id)
+                    .is_some_and(|(_, _, c)| c == canonical)
+            })
+            .map(|v| (v.version, v.id))
     }
 }
 
@@ -211,14 +247,10 @@ impl Registry {
                 return Ok(id);
             }
             let existing: Vec<Schema> = state
-                .subjects
-                .get(subject)
-                .map(|vs| {
-                    vs.iter()
-                        .filter_map(|(_, id)| state.schemas.get(id).map(|s| s.1.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .versions(subject, false)
+                .iter()
+                .filter_map(|v| state.schemas.get(&v.id).map(|s| s.1.clone()))
+                .collect();
             let problems = check(state.level(subject), &parsed, &existing);
             if !problems.is_empty() {
                 return Err(RegistryError::Incompatible(problems));
@@ -231,30 +263,139 @@ impl Registry {
                 .map(|(id, _)| *id)
                 .unwrap_or_else(|| state.next_id());
             let version = state
-                .subjects
-                .get(subject)
-                .and_then(|vs| vs.last())
-                .map_or(1, |(v, _)| v + 1);
+                .versions(subject, true)
+                .last()
+                .map_or(1, |v| v.version + 1);
             (id, version)
         };
+        self.write_version(subject, version, id, schema, false)
+            .await?;
+        Ok(id)
+    }
+
+    async fn write_version(
+        &self,
+        subject: &str,
+        version: u32,
+        id: u32,
+        schema: &str,
+        deleted: bool,
+    ) -> Result<(), RegistryError> {
         let value = serde_json::to_vec(&SchemaValue {
             subject: subject.into(),
             version,
             id,
             schema: schema.into(),
-            deleted: false,
+            deleted,
         })
         .expect("values serialize");
-        self.append(
-            &RecordKey::Schema {
-                subject: subject.into(),
-                version,
-                magic: 1,
-            },
-            &value,
-        )
-        .await?;
-        Ok(id)
+        self.append(&Self::version_key(subject, version), &value)
+            .await
+    }
+
+    fn version_key(subject: &str, version: u32) -> RecordKey {
+        RecordKey::Schema {
+            subject: subject.into(),
+            version,
+            magic: 1,
+        }
+    }
+
+    /// Deletes versions of `subject` (all when `only` is `None`): soft, hiding them, or
+    /// `permanent`, forgetting versions soft-deleted before. Returns the versions deleted.
+    pub async fn delete(
+        &self,
+        subject: &str,
+        only: Option<&str>,
+        permanent: bool,
+    ) -> Result<Vec<u32>, RegistryError> {
+        let _writer = self.write_lock.lock().await;
+        let targets: Vec<Version> = {
+            let state = self.state.read().expect("registry lock");
+            let all = state.versions(subject, true);
+            if all.is_empty() {
+                return Err(RegistryError::SubjectNotFound(subject.into()));
+            }
+            let chosen: Vec<Version> =
+                match only {
+                    None => all,
+                    Some(v) => {
+                        let live = state.versions(subject, false);
+                        let n = if v == "latest" || v == "-1" {
+                            live.last().or(all.last()).map(|x| x.version)
+                        } else {
+                            v.parse::<u32>().ok()
+                        };
+                        let found = n.and_then(|n| all.iter().find(|x| x.version == n).copied());
+                        vec![found.ok_or_else(|| {
+                            RegistryError::VersionNotFound(subject.into(), v.into())
+                        })?]
+                    }
+                };
+            // A permanent delete needs every chosen version soft-deleted; a soft one, one live.
+            let any_live = chosen.iter().any(|v| !v.deleted);
+            let what = match only {
+                None => format!("subject {subject}"),
+                Some(v) => format!("subject {subject} version {v}"),
+            };
+            let version = only.is_some();
+            if permanent && any_live {
+                return Err(RegistryError::NotSoftDeletedFirst { what, version });
+            }
+            if !permanent && !any_live {
+                return Err(RegistryError::SoftDeleted { what, version });
+            }
+            chosen
+                .into_iter()
+                .filter(|v| permanent || !v.deleted)
+                .collect()
+        };
+        for v in &targets {
+            if permanent {
+                let key = serde_json::to_vec(&Self::version_key(subject, v.version))
+                    .expect("keys serialize");
+                self.producer.tombstone(SCHEMAS_TOPIC, &key).await?;
+                self.state.write().expect("registry lock").apply(&key, None);
+            } else {
+                let schema = self.schema_by_id(v.id)?;
+                self.write_version(subject, v.version, v.id, &schema, true)
+                    .await?;
+            }
+        }
+        Ok(targets.iter().map(|v| v.version).collect())
+    }
+
+    /// The subjects, and their versions, where schema `id` is registered (live versions).
+    pub fn uses_of(&self, id: u32) -> Result<Vec<(String, u32)>, RegistryError> {
+        let state = self.state.read().expect("registry lock");
+        if !state.schemas.contains_key(&id) {
+            return Err(RegistryError::SchemaNotFound(id));
+        }
+        Ok(state
+            .subjects
+            .keys()
+            .flat_map(|s| {
+                state
+                    .versions(s, false)
+                    .into_iter()
+                    .filter(|v| v.id == id)
+                    .map(|v| (s.clone(), v.version))
+            })
+            .collect())
+    }
+
+    /// Removes the compatibility level set on `subject`; returns the one it had.
+    pub async fn delete_level(&self, subject: &str) -> Result<CompatibilityLevel, RegistryError> {
+        let level = self.subject_level(subject, false)?;
+        let _writer = self.write_lock.lock().await;
+        let key = serde_json::to_vec(&RecordKey::Config {
+            subject: Some(subject.into()),
+            magic: 0,
+        })
+        .expect("keys serialize");
+        self.producer.tombstone(SCHEMAS_TOPIC, &key).await?;
+        self.state.write().expect("registry lock").apply(&key, None);
+        Ok(level)
     }
 
     pub fn schema_by_id(&self, id: u32) -> Result<String, RegistryError> {
@@ -266,47 +407,52 @@ impl Registry {
             .ok_or(RegistryError::SchemaNotFound(id))
     }
 
-    pub fn subjects(&self) -> Vec<String> {
+    /// Subjects with a live version (with any version when `deleted`).
+    pub fn subjects(&self, deleted: bool) -> Vec<String> {
         let state = self.state.read().expect("registry lock");
         state
             .subjects
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(s, _)| s.clone())
+            .keys()
+            .filter(|s| !state.versions(s, deleted).is_empty())
+            .cloned()
             .collect()
     }
 
-    pub fn versions(&self, subject: &str) -> Result<Vec<u32>, RegistryError> {
+    pub fn versions(&self, subject: &str, deleted: bool) -> Result<Vec<u32>, RegistryError> {
         let state = self.state.read().expect("registry lock");
-        match state.subjects.get(subject) {
-            Some(vs) if !vs.is_empty() => Ok(vs.iter().map(|(v, _)| *v).collect()),
-            _ => Err(RegistryError::SubjectNotFound(subject.into())),
+        match state.versions(subject, deleted) {
+            vs if vs.is_empty() => Err(RegistryError::SubjectNotFound(subject.into())),
+            vs => Ok(vs.iter().map(|v| v.version).collect()),
         }
     }
 
-    /// `version` is a number or `latest`.
-    pub fn version(&self, subject: &str, version: &str) -> Result<Registered, RegistryError> {
+    /// `version` is a number or `latest`; soft-deleted versions only when `deleted`.
+    pub fn version(
+        &self,
+        subject: &str,
+        version: &str,
+        deleted: bool,
+    ) -> Result<Registered, RegistryError> {
         let state = self.state.read().expect("registry lock");
-        let versions = state
-            .subjects
-            .get(subject)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| RegistryError::SubjectNotFound(subject.into()))?;
+        let versions = state.versions(subject, deleted);
+        if versions.is_empty() {
+            return Err(RegistryError::SubjectNotFound(subject.into()));
+        }
         let found = if version == "latest" || version == "-1" {
             versions.last()
         } else {
             version
                 .parse::<u32>()
                 .ok()
-                .and_then(|n| versions.iter().find(|(v, _)| *v == n))
+                .and_then(|n| versions.iter().find(|v| v.version == n))
         };
-        let (v, id) =
+        let v =
             found.ok_or_else(|| RegistryError::VersionNotFound(subject.into(), version.into()))?;
         Ok(Registered {
             subject: subject.into(),
-            version: *v,
-            id: *id,
-            schema: state.schemas[id].0.clone(),
+            version: v.version,
+            id: v.id,
+            schema: state.schemas[&v.id].0.clone(),
         })
     }
 
@@ -319,7 +465,7 @@ impl Registry {
     ) -> Result<Registered, RegistryError> {
         let (_, canonical) = Self::parse(schema, schema_type)?;
         let state = self.state.read().expect("registry lock");
-        if state.subjects.get(subject).is_none_or(|v| v.is_empty()) {
+        if state.versions(subject, false).is_empty() {
             return Err(RegistryError::SubjectNotFound(subject.into()));
         }
         let (version, id) = state
@@ -344,16 +490,16 @@ impl Registry {
     ) -> Result<Vec<String>, RegistryError> {
         let (parsed, _) = Self::parse(schema, schema_type)?;
         let state = self.state.read().expect("registry lock");
-        let versions = state.subjects.get(subject).cloned().unwrap_or_default();
+        let versions = state.versions(subject, false);
         let level = state.level(subject);
         let against: Vec<Schema> = match version {
             None => versions
                 .iter()
-                .map(|(_, id)| state.schemas[id].1.clone())
+                .map(|v| state.schemas[&v.id].1.clone())
                 .collect(),
             Some(v) => {
                 drop(state);
-                let one = self.version(subject, v)?;
+                let one = self.version(subject, v, false)?;
                 let state = self.state.read().expect("registry lock");
                 return Ok(check(
                     match level {

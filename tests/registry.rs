@@ -1,0 +1,150 @@
+//! The embedded schema registry against Confluent's own client: the Python `SchemaRegistryClient`
+//! runs every method it offers, and every error is Confluent-shaped JSON.
+
+use serde_json::Value;
+use std::process::Command;
+use wes_tests::*;
+
+/// The Python with confluent-kafka installed: `WES_TEST_PYTHON`, else the virtualenv
+/// `scripts/test` creates.
+fn python() -> std::path::PathBuf {
+    let path = std::env::var_os("WES_TEST_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/wes-py/bin/python")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test (it creates the virtualenv from tests/python/requirements.txt) or set WES_TEST_PYTHON",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confluents_python_client_works_against_the_registry() {
+    let hub = Hub::start(Db::Sqlite).await;
+    let script = repo_root().join("tests/python/registry_client.py");
+    let registry_url = hub.registry_url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(script)
+            .arg(registry_url)
+            .output()
+            .expect("running the Python client")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the SchemaRegistryClient exercise failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Wrong methods, unknown paths and malformed bodies answer JSON with `error_code` and `message`.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_registry_error_is_confluent_shaped_json() {
+    let hub = Hub::start(Db::Sqlite).await;
+    let url = |path: &str| format!("{}{path}", hub.registry_url);
+    let requests = [
+        (hub.client.patch(url("/subjects")), 405, 405),
+        (hub.client.get(url("/no/such/path")), 404, 404),
+        (
+            hub.client.get(url("/subjects/none-value/versions")),
+            404,
+            40401,
+        ),
+        (hub.client.get(url("/schemas/ids/987654")), 404, 40403),
+        (
+            hub.client
+                .post(url("/subjects/x-value/versions"))
+                .header("content-type", "application/vnd.schemaregistry.v1+json")
+                .body("{not json"),
+            400,
+            400,
+        ),
+        (
+            hub.client
+                .post(url("/subjects/x-value/versions"))
+                .json(&serde_json::json!({"schema": "{\"type\": \"nonsense\"}"})),
+            422,
+            42201,
+        ),
+        (
+            hub.client
+                .put(url("/config"))
+                .json(&serde_json::json!({"compatibility": "SOMETIMES"})),
+            422,
+            42203,
+        ),
+    ];
+    for (request, status, code) in requests {
+        let response = request.send().await.unwrap();
+        let got = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(got, status, "{body}");
+        assert!(content_type.contains("json"), "{content_type}");
+        assert_eq!(body["error_code"], code, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+}
+
+/// Deletes are records on the registry's topic: after a crash a soft-deleted version is still
+/// hidden, and a permanently deleted one is gone, not revived.
+#[tokio::test(flavor = "multi_thread")]
+async fn deletes_survive_a_restart() {
+    let mut hub = Hub::start(Db::Sqlite).await;
+    let subject = format!("{}/subjects/restart-value", hub.registry_url);
+    let schema = |field: &str| {
+        serde_json::json!({"schema": serde_json::json!({"type": "record", "name": "R", "fields": [
+            {"name": field, "type": ["null", "string"], "default": null}]}).to_string()})
+    };
+    for field in ["a", "b", "c"] {
+        let response = hub
+            .client
+            .post(format!("{subject}/versions"))
+            .json(&schema(field))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let delete = |path: String| {
+        let client = hub.client.clone();
+        async move { client.delete(path).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(delete(format!("{subject}/versions/1")).await, 200);
+    assert_eq!(delete(format!("{subject}/versions/2")).await, 200);
+    assert_eq!(
+        delete(format!("{subject}/versions/2?permanent=true")).await,
+        200
+    );
+    hub.restart().await;
+    let versions = |query: &'static str| {
+        let client = hub.client.clone();
+        let url = format!("{subject}/versions{query}");
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(versions("").await, serde_json::json!([3]));
+    assert_eq!(versions("?deleted=true").await, serde_json::json!([1, 3]));
+}
