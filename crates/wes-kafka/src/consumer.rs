@@ -109,6 +109,79 @@ pub async fn positions_of(
     Ok(positions)
 }
 
+/// For every partition of `topic`, the first offset whose record was written at or after `at`
+/// (Unix milliseconds), or the partition's end when none was: where a read "from `at`" starts.
+///
+/// The broker's time index answers this, but the embedded broker (tansu 0.6) answers 0 for an
+/// instant after the last record, which would start the read over. So an answer short of the end
+/// is checked against the partition's last record: when that is older than `at`, the read starts
+/// at the end.
+pub async fn offsets_at(
+    bootstrap: &str,
+    topic: &str,
+    at: i64,
+) -> Result<Vec<(i32, i64)>, KafkaError> {
+    let (bootstrap, topic) = (bootstrap.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let client = metadata_client(&bootstrap)?;
+        let count = partitions(&client, &topic)?;
+        let mut query = TopicPartitionList::new();
+        for partition in 0..count {
+            query.add_partition_offset(&topic, partition, Offset::Offset(at))?;
+        }
+        let answers = client.offsets_for_times(query, METADATA_TIMEOUT)?;
+        let mut starts = vec![];
+        for partition in 0..count {
+            let (low, high) = watermarks(&client, &topic, partition)?;
+            let answered = answers
+                .find_partition(&topic, partition)
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o.clamp(low, high)),
+                    _ => None,
+                })
+                .unwrap_or(high);
+            let start =
+                if answered < high && last_timestamp(&bootstrap, &topic, partition, high)? < at {
+                    high
+                } else {
+                    answered
+                };
+            starts.push((partition, start));
+        }
+        Ok(starts)
+    })
+    .await
+    .map_err(|e| KafkaError::Admin(format!("offsets-for-times task: {e}")))?
+}
+
+/// The timestamp of the last record of a partition whose end is `high` (> 0).
+fn last_timestamp(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    high: i64,
+) -> Result<i64, KafkaError> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "wes-metadata")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Offset(high - 1))?;
+    consumer.assign(&list)?;
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message?;
+            if message.offset() == high - 1 {
+                return Ok(message.timestamp().to_millis().unwrap_or(i64::MIN));
+            }
+        }
+    }
+    Err(KafkaError::Admin(format!(
+        "the last record of {topic}/{partition} did not arrive within {METADATA_TIMEOUT:?}"
+    )))
+}
+
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A consumer assigned to exact `(topic, partition, next_offset)` positions. Kafka offset commits are

@@ -1,10 +1,11 @@
 //! The executor side of Kafka dispatch: join your own consumer group, decode by schema id, drop
 //! duplicates on `(planner_id, correlation_id)`, and hand events over in per-warehouse order.
 
+use crate::consumer::offsets_at;
 use crate::{Codec, KafkaError, client_config};
 use futures::StreamExt;
-use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use wes_events::{DispatchEvent, Event, catalog::topics};
@@ -54,24 +55,48 @@ pub struct Delivered {
     pub event: DispatchEvent,
 }
 
+/// Where a subscriber starts reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The group's committed position; a group without one gets only new events.
+    Committed,
+    /// The group's committed position; a group without one starts at the earliest event.
+    CommittedOrEarliest,
+    /// The first event written at or after this instant (Unix ms), on every partition, whatever
+    /// the group committed before. The group is then used only to commit, not to share partitions.
+    At(i64),
+}
+
 impl DispatchSubscriber {
-    /// Joins `group_id` on the dispatch topic. `warehouse_frn` keeps only that warehouse's events.
-    /// A group without a committed position starts at the earliest event when `from_beginning`,
-    /// else at the next new one.
-    pub fn new(
+    /// Reads the dispatch topic as `group_id` from `start`. `warehouse_frn` keeps only that
+    /// warehouse's events.
+    pub async fn new(
         bootstrap: &str,
         group_id: &str,
         codec: Arc<Codec>,
         warehouse_frn: Option<String>,
-        from_beginning: bool,
+        start: Start,
     ) -> Result<Self, KafkaError> {
-        let reset = if from_beginning { "earliest" } else { "latest" };
+        let reset = if start == Start::Committed {
+            "latest"
+        } else {
+            "earliest"
+        };
         let consumer: StreamConsumer = client_config(bootstrap)
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", reset)
             .create()?;
-        consumer.subscribe(&[topics::DISPATCH])?;
+        match start {
+            Start::At(at) => {
+                let mut list = TopicPartitionList::new();
+                for (partition, offset) in offsets_at(bootstrap, topics::DISPATCH, at).await? {
+                    list.add_partition_offset(topics::DISPATCH, partition, Offset::Offset(offset))?;
+                }
+                consumer.assign(&list)?;
+            }
+            _ => consumer.subscribe(&[topics::DISPATCH])?,
+        }
         Ok(DispatchSubscriber {
             consumer,
             codec,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use wes_app::masterdata::{Bundle, LocationIn, PartnerIn, SkuIn, WarehouseIn};
 use wes_domain::WarehouseFrn;
 use wes_events::Catalog;
+use wes_kafka::subscriber::Start;
 
 /// `topics plan` found the cluster different from the catalog (exit status 2).
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +261,8 @@ pub async fn rebuild(name: &str, hub: &ClientConfig) -> anyhow::Result<()> {
 pub struct Subscription {
     pub group: Option<String>,
     pub from_beginning: bool,
+    /// An RFC 3339 instant to start at.
+    pub since: Option<String>,
     pub max: Option<usize>,
     pub idle_timeout_secs: Option<u64>,
 }
@@ -323,6 +326,19 @@ pub async fn subscribe(
 ) -> anyhow::Result<()> {
     let warehouse_id =
         wes_domain::WarehouseId::parse(warehouse).context("--warehouse must be a warehouse id")?;
+    let start = match (&options.since, options.from_beginning) {
+        (Some(since), _) => Start::At(
+            wes_domain::UtcMillis::parse_rfc3339(since)
+                .with_context(|| {
+                    format!(
+                        "--since {since:?} is not an RFC 3339 instant (e.g. 2026-12-01T06:00:00Z)"
+                    )
+                })?
+                .0,
+        ),
+        (None, true) => Start::CommittedOrEarliest,
+        (None, false) => Start::Committed,
+    };
     let codec = wes_kafka::Codec::new(&registry.registry_url, &Catalog::embedded())?;
     let known = known_warehouses(&kafka.bootstrap, &codec).await?;
     if !known.iter().any(|w| w == warehouse) {
@@ -344,8 +360,9 @@ pub async fn subscribe(
         &group,
         codec,
         Some(frn),
-        options.from_beginning,
-    )?;
+        start,
+    )
+    .await?;
     let mut seen = 0;
     while options.max.is_none_or(|m| seen < m) {
         let next = match options.idle_timeout_secs {

@@ -128,6 +128,10 @@ enum ExecutorAction {
         /// events, as `kafka-console-consumer` does).
         #[arg(long)]
         from_beginning: bool,
+        /// Start at the first event released at or after this RFC 3339 instant, on every
+        /// partition, whatever the group committed (e.g. 2026-12-01T06:00:00Z).
+        #[arg(long, conflicts_with = "from_beginning")]
+        since: Option<String>,
         /// Stop after this many events.
         #[arg(long)]
         max: Option<usize>,
@@ -185,6 +189,7 @@ fn main() -> std::process::ExitCode {
                         warehouse,
                         group,
                         from_beginning,
+                        since,
                         max,
                         idle_timeout_secs,
                     },
@@ -194,6 +199,7 @@ fn main() -> std::process::ExitCode {
                 let options = client::Subscription {
                     group,
                     from_beginning,
+                    since,
                     max,
                     idle_timeout_secs,
                 };
