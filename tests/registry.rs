@@ -5,30 +5,13 @@ use serde_json::Value;
 use std::process::Command;
 use wes_tests::*;
 
-/// The Python with confluent-kafka installed: `WES_TEST_PYTHON`, else the virtualenv
-/// `scripts/test` creates.
-fn python() -> std::path::PathBuf {
-    let path = std::env::var_os("WES_TEST_PYTHON")
-        .map(Into::into)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap())
-                .join(".cache/wes-py/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test (it creates the virtualenv from tests/python/requirements.txt) or set WES_TEST_PYTHON",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn confluents_python_client_works_against_the_registry() {
     let hub = Hub::start(Db::Sqlite).await;
     let script = repo_root().join("tests/python/registry_client.py");
     let registry_url = hub.registry_url.clone();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(python())
+        Command::new(python_tool("python"))
             .arg(script)
             .arg(registry_url)
             .output()

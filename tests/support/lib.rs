@@ -36,6 +36,24 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
+/// A program of the test virtualenv (`python`, `schemathesis`): next to `WES_TEST_PYTHON`, else in
+/// the one `scripts/test` creates from `tests/python/requirements.txt`.
+pub fn python_tool(name: &str) -> PathBuf {
+    let python = std::env::var_os("WES_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME is set"))
+                .join(".cache/wes-py/bin/python")
+        });
+    let tool = python.with_file_name(name);
+    assert!(
+        tool.exists(),
+        "{} is missing: run scripts/test (it creates the virtualenv from tests/python/requirements.txt) or set WES_TEST_PYTHON",
+        tool.display()
+    );
+    tool
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

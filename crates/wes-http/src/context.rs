@@ -32,6 +32,22 @@ pub fn trace_id_from_traceparent(value: &str) -> Option<String> {
     }
 }
 
+/// The request being answered: what a problem document names as `instance` and `trace_id`.
+#[derive(Clone)]
+pub struct RequestContext {
+    pub instance: String,
+    pub trace_id: String,
+}
+
+tokio::task_local! {
+    static CURRENT: RequestContext;
+}
+
+/// The context of the request this task is answering (handlers run inside `request_context`).
+pub fn current() -> Option<RequestContext> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
 fn generic_problem(status: StatusCode, detail: String) -> ApiError {
     let (slug, title) = match status {
         StatusCode::NOT_FOUND => ("not-found", "Not found"),
@@ -68,7 +84,13 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         partner = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let context = RequestContext {
+        instance: instance.clone(),
+        trace_id: trace_id.clone(),
+    };
+    let response = CURRENT
+        .scope(context, next.run(request).instrument(span.clone()))
+        .await;
     let status = response.status();
     let mut response = if status.is_client_error() || status.is_server_error() {
         let (parts, body) = response.into_parts();

@@ -52,8 +52,8 @@ pub enum Body {
     Many(Vec<Value>),
 }
 
-/// Checks the content type and parses JSON; never panics on any input.
-pub fn parse_body(headers: &HeaderMap, bytes: &Bytes, max_items: usize) -> Result<Body, ApiError> {
+/// Refuses a declared body that is not JSON (`application/json` or `+json`) with 415.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -72,6 +72,30 @@ pub fn parse_body(headers: &HeaderMap, bytes: &Bytes, max_items: usize) -> Resul
             format!("send `Content-Type: application/json`, got {content_type:?}"),
         ));
     }
+    Ok(())
+}
+
+/// Every request that carries a body (a `Content-Type`, or a length above zero) carries JSON.
+pub async fn json_bodies_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::CONTENT_TYPE)
+        || headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if has_body && let Err(problem) = require_json(headers) {
+        return axum::response::IntoResponse::into_response(problem);
+    }
+    next.run(request).await
+}
+
+/// Checks the content type and parses JSON; never panics on any input.
+pub fn parse_body(headers: &HeaderMap, bytes: &Bytes, max_items: usize) -> Result<Body, ApiError> {
+    require_json(headers)?;
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     match value {
@@ -137,12 +161,20 @@ pub fn batch_response(results: Vec<ItemResult>) -> Response {
     let count = |s| results.iter().filter(|r| r.status == s).count();
     let summary = json!({"accepted": count(ItemStatus::Accepted), "replay": count(ItemStatus::Replay), "rejected": count(ItemStatus::Rejected)});
     let replay = results.iter().all(|r| r.status == ItemStatus::Replay);
+    // An item's problem is a complete document: its instance points at the item in the body.
+    let context = crate::context::current();
     let items: Vec<Value> = results
         .into_iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(index, r)| {
             let mut item = json!({"correlation_id": r.correlation_id, "status": r.status.as_str()});
             if let Some(problem) = r.problem {
-                item["problem"] = ApiError::from(problem).body();
+                let mut problem = ApiError::from(problem).body();
+                if let Some(context) = &context {
+                    problem["instance"] = format!("{}#/{index}", context.instance).into();
+                    problem["trace_id"] = context.trace_id.clone().into();
+                }
+                item["problem"] = problem;
             }
             item
         })

@@ -187,6 +187,7 @@ pub fn router(state: Shared) -> Router {
     routes()
         .router
         .route_layer(axum::middleware::from_fn(context::record_route))
+        .route_layer(axum::middleware::from_fn(ingest::json_bodies_only))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

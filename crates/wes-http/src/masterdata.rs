@@ -94,15 +94,20 @@ put_record!(WarehouseIn, warehouse_id, warehouses);
 put_record!(SkuIn, sku, skus);
 put_record!(PartnerIn, partner_id, partners);
 
-/// `PUT /planner/v1/warehouses/{id}`, `…/skus/{id}`, `…/partners/{id}`: the body (empty means
-/// `{}`) is the record, with its id taken from the path when the body omits it; a body naming
+/// `PUT /planner/v1/warehouses/{id}`, `…/skus/{id}`, `…/partners/{id}`: the body (required; `{}`
+/// at least) is the record, with its id taken from the path when the body omits it; a body naming
 /// another id is refused.
 pub async fn put_record<R: PutRecord>(
     Admin(state): Admin,
     Path(in_path): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<BundleReport>, ApiError> {
-    let mut body: Value = parse_or(&bytes, json!({}))?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "a body is required: the record as JSON (`{}` when every field may default)",
+        ));
+    }
+    let mut body: Value = parse(&bytes)?;
     if let Value::Object(map) = &mut body
         && map.get(R::ID_FIELD).is_none_or(|v| v.is_null() || v == "")
     {

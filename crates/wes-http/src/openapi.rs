@@ -51,6 +51,13 @@ fn param(location: &str, name: &str, required: bool, description: &str) -> Value
     json!({"name": name, "in": location, "required": required, "description": description, "schema": {"type": "string"}})
 }
 
+/// An RFC 3339 instant in the query.
+fn instant(name: &str, required: bool, description: &str) -> Value {
+    let mut p = param("query", name, required, description);
+    p["schema"]["format"] = "date-time".into();
+    p
+}
+
 fn path_param(name: &str, description: &str) -> Value {
     param("path", name, true, description)
 }
@@ -366,8 +373,8 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 access: Admin,
                 parameters: vec![
                     param("query", "warehouse_id", true, "Warehouse."),
-                    param("query", "from", true, "RFC 3339, inclusive."),
-                    param("query", "to", true, "RFC 3339, exclusive."),
+                    instant("from", true, "RFC 3339, inclusive."),
+                    instant("to", true, "RFC 3339, exclusive."),
                     param("query", "bucket", true, "Bucket width: 30s, 5m, 1h, 1d."),
                 ],
                 body: None,
@@ -393,8 +400,8 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                     query("status", "OPEN, ACKNOWLEDGED or CLOSED."),
                     query("severity", "LOW, MEDIUM, HIGH or URGENT."),
                     query("code", "Exception code."),
-                    query("from", "RFC 3339: occurred at or after."),
-                    query("to", "RFC 3339: occurred before."),
+                    instant("from", false, "RFC 3339: occurred at or after."),
+                    instant("to", false, "RFC 3339: occurred before."),
                     limit(),
                 ],
                 body: None,
@@ -684,7 +691,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 ],
                 body: None,
                 ok: object,
-                errors: &[404],
+                errors: &[400, 404],
             },
         ),
     ]
@@ -835,6 +842,7 @@ pub fn document() -> Value {
     }
     json!({
         "openapi": "3.1.0",
+        "servers": [{"url": "/", "description": "The hub serving this document (it is also at /openapi.json)."}],
         "info": {
             "title": "wes: warehouse-execution hub",
             "version": env!("CARGO_PKG_VERSION"),

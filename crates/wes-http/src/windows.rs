@@ -44,7 +44,8 @@ async fn confirm(
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
-    let Body::One(item) = parse_body(&headers, &bytes, 1)? else {
+    // Any array is refused as an array (400), whatever its length.
+    let Body::One(item) = parse_body(&headers, &bytes, usize::MAX)? else {
         return Err(ApiError::bad_request("a confirmation is one JSON object"));
     };
     check_warehouses(std::slice::from_ref(&item), &partner)?;
