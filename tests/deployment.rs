@@ -1,6 +1,8 @@
 //! The docker compose file and the image, checked as files (the project's machines have no Docker
-//! engine): what a user on the host needs to reach, keep and watch.
+//! engine): what a user on the host needs to reach, keep and watch; and the topics as Strimzi
+//! resources for Kubernetes users.
 
+use serde::Deserialize;
 use serde_yaml::Value;
 
 fn repo_file(path: &str) -> String {
@@ -96,5 +98,74 @@ fn the_image_is_built_from_sources_with_cached_dependencies_and_runs_unprivilege
             ignore.lines().any(|l| l.trim() == excluded),
             ".dockerignore leaves out {excluded}"
         );
+    }
+}
+
+/// `wes topics export --format strimzi` gives one valid `KafkaTopic` per catalog topic, with the
+/// catalog's partitions, replicas and configs, labelled for the named cluster.
+#[test]
+fn topics_export_as_strimzi_kafka_topics() {
+    let output = std::process::Command::new(wes_tests::bin_dir().join("wes"))
+        .args([
+            "topics",
+            "export",
+            "--format",
+            "strimzi",
+            "--cluster",
+            "prod-kafka",
+        ])
+        .args(["--namespace", "warehouse"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let resources: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|document| Value::deserialize(document).unwrap())
+        .collect();
+    let catalog = wes_events::Catalog::embedded();
+    assert_eq!(resources.len(), catalog.topics.len());
+    for (resource, topic) in resources.iter().zip(&catalog.topics) {
+        assert_eq!(
+            resource["apiVersion"].as_str(),
+            Some("kafka.strimzi.io/v1beta2")
+        );
+        assert_eq!(resource["kind"].as_str(), Some("KafkaTopic"));
+        let metadata = &resource["metadata"];
+        assert_eq!(metadata["namespace"].as_str(), Some("warehouse"));
+        assert_eq!(
+            metadata["labels"]["strimzi.io/cluster"].as_str(),
+            Some("prod-kafka")
+        );
+        let name = metadata["name"].as_str().unwrap();
+        let topic_name = resource["spec"]["topicName"].as_str().unwrap_or(name);
+        assert_eq!(topic_name, topic.name);
+        assert!(
+            name.len() <= 253
+                && name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.'),
+            "{name} is a Kubernetes resource name"
+        );
+        let spec = &resource["spec"];
+        assert_eq!(
+            spec["partitions"].as_i64(),
+            Some(i64::from(topic.partitions))
+        );
+        assert_eq!(
+            spec["replicas"].as_i64(),
+            Some(i64::from(topic.replication_factor))
+        );
+        for (key, value) in &topic.configs {
+            assert_eq!(
+                spec["config"][key.as_str()].as_str(),
+                Some(value.as_str()),
+                "{key}"
+            );
+        }
     }
 }

@@ -49,6 +49,19 @@ pub async fn topics(
     Ok(())
 }
 
+/// Prints the catalog as Strimzi `KafkaTopic` resources.
+pub fn export_strimzi(
+    file: Option<&Path>,
+    cluster: &str,
+    namespace: Option<&str>,
+) -> anyhow::Result<()> {
+    print!(
+        "{}",
+        crate::export::strimzi(&catalog(file)?, cluster, namespace)?
+    );
+    Ok(())
+}
+
 pub async fn check_schemas(root: &Path, registry: &RegistryConfig) -> anyhow::Result<()> {
     let catalog = Catalog::parse(wes_events::catalog::TOPICS_YAML, |path| {
         std::fs::read_to_string(root.join(path)).ok()

@@ -5,6 +5,7 @@ mod broker;
 mod client;
 mod config;
 mod demo;
+mod export;
 mod logging;
 mod serve;
 
@@ -80,6 +81,21 @@ enum TopicsAction {
     /// Create missing topics, add partitions, set configs.
     Apply {
         /// The catalog file (its schema paths are relative to it); default: the one built in.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print the catalog in another tool's format, e.g. Strimzi `KafkaTopic` resources for
+    /// Kubernetes (`wes topics export --format strimzi --cluster my-cluster | kubectl apply -f -`).
+    Export {
+        #[arg(long, value_enum)]
+        format: export::Format,
+        /// The Strimzi Kafka cluster the topics belong to (the `strimzi.io/cluster` label).
+        #[arg(long)]
+        cluster: String,
+        /// The Kubernetes namespace of the resources (default: none, so kubectl's current one).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The catalog file; default: the one built in.
         #[arg(long)]
         file: Option<PathBuf>,
     },
@@ -170,6 +186,12 @@ fn main() -> std::process::ExitCode {
             Command::Topics { action, kafka } => match action {
                 TopicsAction::Plan { file } => client::topics(false, file.as_deref(), &kafka).await,
                 TopicsAction::Apply { file } => client::topics(true, file.as_deref(), &kafka).await,
+                TopicsAction::Export {
+                    format: export::Format::Strimzi,
+                    cluster,
+                    namespace,
+                    file,
+                } => client::export_strimzi(file.as_deref(), &cluster, namespace.as_deref()),
             },
             Command::Schemas {
                 action: SchemasAction::Check { root },
