@@ -1136,16 +1136,19 @@ async fn a_read_from_an_instant_starts_there_not_over() {
     let since = chrono::DateTime::from_timestamp_millis(old.last().unwrap().1 + 1)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let cli = hub
-        .cli()
-        .args([
+    let subscribe_since = |since: &str| {
+        let mut command = hub.cli();
+        command.args([
             "executor",
             "subscribe",
             "--warehouse",
             "WH-Tokyo-01",
             "--since",
-            &since,
-        ])
+            since,
+        ]);
+        command
+    };
+    let cli = subscribe_since(&since)
         .args(["--max", "1", "--idle-timeout-secs", "60"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1168,18 +1171,7 @@ async fn a_read_from_an_instant_starts_there_not_over() {
     let line: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(line["event"]["correlation_id"], "since-new");
 
-    let bad = hub
-        .cli()
-        .args([
-            "executor",
-            "subscribe",
-            "--warehouse",
-            "WH-Tokyo-01",
-            "--since",
-            "yesterday",
-        ])
-        .output()
-        .unwrap();
+    let bad = subscribe_since("yesterday").output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
 }

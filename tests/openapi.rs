@@ -107,15 +107,11 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
         for tag in tags {
             command.args(["--include-tag", tag]);
         }
-        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-            .await
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "schemathesis with the {tags:?} credential:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_to_success(
+            command,
+            &format!("schemathesis with the {tags:?} credential"),
+        )
+        .await;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wes_tests::*;
 
 /// `wes serve` with `settings` on a data directory that does not exist yet: its exit status and
@@ -23,19 +23,12 @@ fn refused_start(settings: &[(&str, &str)]) -> (std::process::ExitStatus, String
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning wes serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("wes serve with {settings:?} did not refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let Some(status) = exit_within(child, Duration::from_secs(30)) else {
+        panic!("wes serve with {settings:?} did not refuse to start");
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut stderr_pipe, &mut stderr).unwrap();
     (status, stderr, data_dir.exists())
 }
 

@@ -8,23 +8,11 @@ use wes_tests::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn confluents_python_client_works_against_the_registry() {
     let hub = Hub::start(Db::Sqlite).await;
-    let script = repo_root().join("tests/python/registry_client.py");
-    let registry_url = hub.registry_url.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python_tool("python"))
-            .arg(script)
-            .arg(registry_url)
-            .output()
-            .expect("running the Python client")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "the SchemaRegistryClient exercise failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut command = Command::new(python_tool("python"));
+    command
+        .arg(repo_root().join("tests/python/registry_client.py"))
+        .arg(&hub.registry_url);
+    run_to_success(command, "the SchemaRegistryClient exercise").await;
 }
 
 /// Wrong methods, unknown paths and malformed bodies answer JSON with `error_code` and `message`.

@@ -54,6 +54,40 @@ pub fn python_tool(name: &str) -> PathBuf {
     tool
 }
 
+/// Runs `command` (an ecosystem tool: a Python client, schemathesis) off the async runtime and
+/// fails the test with its output unless it succeeds.
+pub async fn run_to_success(mut command: Command, what: &str) {
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the tool's task")
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Waits for `child` to exit, blocking on the exit itself: its status, or `None` when `timeout`
+/// passed first (the child is then killed).
+pub fn exit_within(mut child: Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    let (exited, exit) = std::sync::mpsc::channel();
+    std::thread::spawn(move || exited.send(child.wait().expect("waiting for a child")));
+    match exit.recv_timeout(timeout) {
+        Ok(status) => Some(status),
+        Err(_) => {
+            Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .ok();
+            exit.recv().ok();
+            None
+        }
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -311,23 +345,14 @@ impl Hub {
 
     /// SIGTERM, as an operator stops the hub; waits (at most 60 s) for it to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("the hub runs");
+        let child = self.child.take().expect("the hub runs");
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for the hub") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the hub did not stop within 60 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        exit_within(child, Duration::from_secs(60))
+            .expect("the hub did not stop within 60 s of SIGTERM")
     }
 
     /// Crash and start again on the same data directory and database.

@@ -140,12 +140,12 @@ pub async fn offsets_at(
                     _ => None,
                 })
                 .unwrap_or(high);
-            let start =
-                if answered < high && last_timestamp(&bootstrap, &topic, partition, high)? < at {
-                    high
-                } else {
-                    answered
-                };
+            let start = if answered < high && last_timestamp(&client, &topic, partition, high)? < at
+            {
+                high
+            } else {
+                answered
+            };
             starts.push((partition, start));
         }
         Ok(starts)
@@ -154,17 +154,14 @@ pub async fn offsets_at(
     .map_err(|e| KafkaError::Admin(format!("offsets-for-times task: {e}")))?
 }
 
-/// The timestamp of the last record of a partition whose end is `high` (> 0).
+/// The timestamp of the last record of a partition whose end is `high` (> 0), read by `consumer`
+/// (which is assigned to it).
 fn last_timestamp(
-    bootstrap: &str,
+    consumer: &BaseConsumer,
     topic: &str,
     partition: i32,
     high: i64,
 ) -> Result<i64, KafkaError> {
-    let consumer: BaseConsumer = client_config(bootstrap)
-        .set("group.id", "wes-metadata")
-        .set("enable.auto.commit", "false")
-        .create()?;
     let mut list = TopicPartitionList::new();
     list.add_partition_offset(topic, partition, Offset::Offset(high - 1))?;
     consumer.assign(&list)?;
