@@ -29,6 +29,7 @@ async fn every_registry_error_is_confluent_shaped_json() {
             40401,
         ),
         (hub.client.get(url("/schemas/ids/987654")), 404, 40403),
+        (hub.client.get(url("/schemas/ids/abc")), 404, 404),
         (
             hub.client
                 .post(url("/subjects/x-value/versions"))

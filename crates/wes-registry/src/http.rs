@@ -194,18 +194,28 @@ async fn referenced_by(
     answer(r.version(&subject, &version, false), |_| json!([]))
 }
 
-async fn schema_by_id(State(r): Shared, Path(id): Path<u32>) -> Response {
+async fn schema_by_id(State(r): Shared, Path(id): Path<String>) -> Response {
+    // Not a number names no schema: Confluent's 404, not a 400.
+    let Ok(id) = id.parse::<u32>() else {
+        return not_found();
+    };
     answer(
         r.schema_by_id(id),
         |schema| json!({"schema": schema, "schemaType": "AVRO"}),
     )
 }
 
-async fn raw_schema_by_id(State(r): Shared, Path(id): Path<u32>) -> Response {
+async fn raw_schema_by_id(State(r): Shared, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u32>() else {
+        return not_found();
+    };
     answer(r.schema_by_id(id), schema_json)
 }
 
-async fn subjects_of_id(State(r): Shared, Path(id): Path<u32>) -> Response {
+async fn subjects_of_id(State(r): Shared, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u32>() else {
+        return not_found();
+    };
     answer(r.uses_of(id), |uses| {
         let mut subjects: Vec<String> = uses.into_iter().map(|(s, _)| s).collect();
         subjects.dedup();
@@ -213,7 +223,10 @@ async fn subjects_of_id(State(r): Shared, Path(id): Path<u32>) -> Response {
     })
 }
 
-async fn versions_of_id(State(r): Shared, Path(id): Path<u32>) -> Response {
+async fn versions_of_id(State(r): Shared, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<u32>() else {
+        return not_found();
+    };
     answer(r.uses_of(id), |uses| {
         json!(
             uses.into_iter()
@@ -348,7 +361,7 @@ async fn put_mode(bytes: Bytes) -> Response {
     }
 }
 
-async fn not_found() -> Response {
+fn not_found() -> Response {
     reply(
         StatusCode::NOT_FOUND,
         json!({"error_code": 404, "message": "HTTP 404 Not Found"}),
@@ -407,7 +420,7 @@ pub fn router(registry: Arc<Registry>) -> Router {
         )
         // Only the default context, which Confluent writes as ".".
         .route("/contexts", get(|| async { ok(json!(["."])) }))
-        .fallback(not_found)
+        .fallback(|| async { not_found() })
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(registry)
 }
