@@ -138,7 +138,7 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         "kind": "SHIPPER_RELEASED", "correlation_id": "cid-101", "warehouse_id": "WH-Tokyo-01",
         "document_ref": {"type": "SHIPPER", "id": "SH-2026-000183"},
         "routing": {"operations": [
-            {"op_id": "10", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1", "to_location": "STAGING-OUT-3", "expected_duration_seconds": 90, "skills": ["picker"]},
+            {"op_id": "10", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1", "to_location": "STAGING-OUT-3", "expected_duration_seconds": 90, "expected_cost": 12, "skills": ["picker"]},
             {"op_id": "20", "kind": "SHIP", "dock": "DOCK-3", "carrier": {"scac": "ABCD"}}
         ], "expected_duration_seconds": 600},
         "meta": {"released_at": "2026-11-21T05:55:00Z", "priority": 5}
@@ -170,6 +170,15 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
     );
     assert_eq!(
         hub.post("/planner/v1/releases", ADMIN_KEY, &release)
+            .await
+            .1["status"],
+        "REPLAY"
+    );
+    // The same JSON value spelled otherwise is the same payload (RFC 8785 fingerprints).
+    let mut respelled = release.clone();
+    respelled["routing"]["operations"][0]["expected_cost"] = json!(12.0);
+    assert_eq!(
+        hub.post("/planner/v1/releases", ADMIN_KEY, &respelled)
             .await
             .1["status"],
         "REPLAY"

@@ -15,6 +15,21 @@ async fn confluents_python_client_works_against_the_registry() {
     run_to_success(command, "the SchemaRegistryClient exercise").await;
 }
 
+/// An old reader against a new writer with Confluent's serializers: a later schema that adds enum
+/// symbols registers as a compatible evolution, and today's schema reads its symbols as UNKNOWN.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_with_todays_schemas_reads_symbols_added_later_as_unknown() {
+    let hub = Hub::start(Db::Sqlite).await;
+    let mut command = Command::new(python_tool("python"));
+    command
+        .arg(repo_root().join("tests/python/schema_evolution.py"))
+        .arg(&hub.registry_url);
+    for schema in std::fs::read_dir(repo_root().join("schemas")).expect("schemas/") {
+        command.arg(schema.expect("entry").path());
+    }
+    run_to_success(command, "the schema-evolution exercise").await;
+}
+
 /// Wrong methods, unknown paths and malformed bodies answer JSON with `error_code` and `message`.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_registry_error_is_confluent_shaped_json() {

@@ -4,7 +4,7 @@
 use crate::ingest::claim_refusal;
 use crate::ports::KeyOwner;
 use crate::{App, AppError};
-use wes_domain::idempotency::{Claim, IdempotencyScope};
+use wes_domain::idempotency::{Claim, Fingerprint, IdempotencyScope};
 use wes_domain::reconcile::{ConfirmationKind, ShiftSummary, StockCount, WindowStatus};
 use wes_events::{ConfirmationRecorded, Event};
 use wes_store::idempotency::KeyRequest;
@@ -39,22 +39,24 @@ impl App {
     pub async fn confirm(
         &self,
         confirmation: Confirmation,
-        payload_sha256: String,
+        payload: Fingerprint,
     ) -> Result<ConfirmOutcome, AppError> {
         let at = self.clock.now();
         let record = match &confirmation {
             Confirmation::ShiftSummary(summary) => {
-                ConfirmationRecorded::from_shift_summary(summary, payload_sha256.clone(), at)
+                ConfirmationRecorded::from_shift_summary(summary, payload.sha256.clone(), at)
             }
             Confirmation::Count(count, kind) => {
-                ConfirmationRecorded::from_count(count, *kind, payload_sha256.clone(), at)
+                ConfirmationRecorded::from_count(count, *kind, payload.sha256.clone(), at)
             }
         };
         let window = record.window();
-        let (owner, cid, window_id) = (
+        // The claim on the window is keyed by its key text, as it was before ids became UUIDs.
+        let (owner, cid, window_id, window_key) = (
             record.partner_id.clone(),
             record.correlation_id.clone(),
             window.id(),
+            window.key_text(),
         );
         let outcome = |replay, window_status| ConfirmOutcome {
             correlation_id: cid.clone(),
@@ -62,9 +64,9 @@ impl App {
             window_id: window_id.clone(),
             window_status,
         };
-        let key = |correlation_id, payload_sha256| KeyRequest {
+        let key = |correlation_id, payload| KeyRequest {
             correlation_id,
-            payload_sha256,
+            payload,
         };
         let confirmations = KeyOwner {
             scope: IdempotencyScope::Confirmation,
@@ -76,7 +78,7 @@ impl App {
         };
         let claim = self
             .keys
-            .claim(confirmations, at, &[key(&cid, &payload_sha256)])
+            .claim(confirmations, at, &[key(&cid, &payload)])
             .await?
             .remove(0);
         if let Some(refusal) = claim_refusal(claim, "a confirmation", &cid) {
@@ -95,7 +97,7 @@ impl App {
         // the projection keeps the rule after the claim is purged.
         let window_claim = self
             .keys
-            .claim(windows, at, &[key(&window_id, &cid)])
+            .claim(windows, at, &[key(&window_key, &Fingerprint::exact(&cid))])
             .await?
             .remove(0);
         let took_window = matches!(window_claim, Claim::Fresh | Claim::TakeOver);
@@ -108,7 +110,7 @@ impl App {
         let window_taken = matches!(window_claim, Claim::PayloadMismatch | Claim::InFlight)
             || confirmed_by.is_some();
         if window_taken {
-            self.release_claims(&owner, &cid, &window_id, took_window)
+            self.release_claims(&owner, &cid, &window_key, took_window)
                 .await?;
             return Err(AppError::Conflict(format!(
                 "window {} to {} of warehouse {} is already confirmed{}; a window takes one confirmation",
@@ -122,12 +124,12 @@ impl App {
         }
         if let Err(e) = self.append_one(Event::Confirmation(record.clone())).await {
             // Free the window only if this request took it (not when an earlier attempt holds it).
-            self.release_claims(&owner, &cid, &window_id, took_window)
+            self.release_claims(&owner, &cid, &window_key, took_window)
                 .await?;
             return Err(e);
         }
         self.keys.settle(confirmations, &[&cid], &[]).await?;
-        self.keys.settle(windows, &[&window_id], &[]).await?;
+        self.keys.settle(windows, &[&window_key], &[]).await?;
         let decision = self.decide(&record).await?;
         Ok(outcome(false, status_of(decision.as_ref())))
     }
@@ -136,7 +138,7 @@ impl App {
         &self,
         owner: &str,
         cid: &str,
-        window_id: &str,
+        window_key: &str,
         took_window: bool,
     ) -> Result<(), AppError> {
         let of = |scope| KeyOwner { scope, owner };
@@ -145,7 +147,7 @@ impl App {
             .await?;
         if took_window {
             self.keys
-                .settle(of(IdempotencyScope::Window), &[], &[window_id])
+                .settle(of(IdempotencyScope::Window), &[], &[window_key])
                 .await?;
         }
         Ok(())

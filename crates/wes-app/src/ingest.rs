@@ -5,7 +5,7 @@
 use crate::ports::{Appended, KeyOwner};
 use crate::{App, AppError};
 use serde_json::Value;
-use wes_domain::idempotency::{Claim, IdempotencyScope, payload_fingerprint};
+use wes_domain::idempotency::{Claim, Fingerprint, IdempotencyScope};
 use wes_domain::{Rejection, UtcMillis};
 use wes_events::Event;
 use wes_store::idempotency::KeyRequest;
@@ -79,14 +79,14 @@ impl App {
     ) -> Result<Vec<ItemResult>, AppError> {
         let now = self.clock.now();
         let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(items.len());
-        let mut valid: Vec<(usize, String, String, Event)> = vec![]; // (index, cid, fingerprint, event)
+        let mut valid: Vec<(usize, String, Fingerprint, Event)> = vec![]; // (index, cid, fingerprint, event)
         for (index, item) in items.iter().enumerate() {
             let correlation_id = item
                 .get("correlation_id")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            let fingerprint = payload_fingerprint(item);
-            match to_event(item, fingerprint.clone(), now) {
+            let fingerprint = Fingerprint::of(item);
+            match to_event(item, fingerprint.sha256.clone(), now) {
                 Ok(event) => {
                     valid.push((
                         index,
@@ -105,7 +105,7 @@ impl App {
             .iter()
             .map(|(_, cid, fp, _)| KeyRequest {
                 correlation_id: cid,
-                payload_sha256: fp,
+                payload: fp,
             })
             .collect();
         let of = KeyOwner { scope, owner };

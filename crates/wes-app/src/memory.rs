@@ -153,12 +153,12 @@ impl KeyStore for Memory {
             .iter()
             .map(|k| {
                 let id = (of.scope, of.owner.to_owned(), k.correlation_id.to_owned());
-                let claim = decide(stored.get(&id), k.payload_sha256, now);
+                let claim = decide(stored.get(&id), k.payload, now);
                 if matches!(claim, Claim::Fresh | Claim::TakeOver) {
                     stored.insert(
                         id,
                         StoredKey {
-                            payload_sha256: k.payload_sha256.to_owned(),
+                            payload_sha256: k.payload.sha256.clone(),
                             state: KeyState::InFlight {
                                 lease_until: UtcMillis(now.0 + 30_000),
                             },

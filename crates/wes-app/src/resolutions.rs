@@ -190,10 +190,14 @@ impl App {
             delivery?;
         }
         let resolved = WindowDecision {
-            event_id: idempotency::event_id("window-resolution", &window.partner_id, &window_id)
-                .to_string(),
+            event_id: idempotency::event_id(
+                "window-resolution",
+                &window.partner_id,
+                &window.key.key_text(),
+            )
+            .to_string(),
             recorded_at: now.0,
-            window_id: window_id.clone(),
+            window_id: window.window_id.clone(),
             partner_id: window.partner_id.clone(),
             warehouse_id: window.warehouse_id.clone(),
             warehouse_frn: WarehouseFrn::for_warehouse(&window.key.warehouse_id).to_string(),

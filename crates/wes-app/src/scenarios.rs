@@ -7,6 +7,7 @@ use crate::memory::*;
 use crate::resolutions::{RECONCILER_PARTNER, Resolve};
 use serde_json::json;
 use std::sync::Arc;
+use wes_domain::idempotency::Fingerprint;
 use wes_domain::reconcile::*;
 use wes_domain::supervisor::{EntryStatus, QueueSource};
 use wes_domain::*;
@@ -81,7 +82,7 @@ async fn counting(counted: i64) -> (Arc<Memory>, ConfirmOutcome) {
     *memory.stock.lock().unwrap() = Totals::from([(stock("A.1"), 20), (stock("A.2"), 5)]);
     let outcome = memory
         .app()
-        .confirm(cycle_count(counted), "fp".into())
+        .confirm(cycle_count(counted), Fingerprint::exact("fp"))
         .await;
     (memory, outcome.unwrap())
 }
@@ -144,13 +145,19 @@ async fn a_ledger_behind_the_log_leaves_the_window_pending_and_the_replay_decide
     *memory.ledger_behind.lock().unwrap() = true;
     let app = memory.app();
     // When the count is confirmed
-    let first = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    let first = app
+        .confirm(cycle_count(20), Fingerprint::exact("fp"))
+        .await
+        .unwrap();
     // Then it is accepted but PENDING, and nothing is decided
     assert_eq!(first.window_status, WindowStatus::Pending);
     assert!(decisions(&memory.appended()).is_empty());
     // When the ledger catches up and the same confirmation is sent again
     *memory.ledger_behind.lock().unwrap() = false;
-    let again = app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    let again = app
+        .confirm(cycle_count(20), Fingerprint::exact("fp"))
+        .await
+        .unwrap();
     // Then it is a replay, and this time the window is decided
     assert!(again.replay);
     assert_ne!(again.window_status, WindowStatus::Pending);
@@ -162,7 +169,9 @@ async fn a_second_confirmation_of_a_window_is_a_conflict_and_writes_nothing() {
     // Given a window already confirmed by count-1
     let memory = Memory::new();
     let app = memory.app();
-    app.confirm(cycle_count(20), "fp".into()).await.unwrap();
+    app.confirm(cycle_count(20), Fingerprint::exact("fp"))
+        .await
+        .unwrap();
     let written = memory.appended().len();
     // When another correlation id confirms the same window
     let Confirmation::Count(mut count, kind) = cycle_count(20) else {
@@ -170,7 +179,7 @@ async fn a_second_confirmation_of_a_window_is_a_conflict_and_writes_nothing() {
     };
     count.correlation_id = CorrelationId::parse("count-2").unwrap();
     let refused = app
-        .confirm(Confirmation::Count(count, kind), "fp2".into())
+        .confirm(Confirmation::Count(count, kind), Fingerprint::exact("fp2"))
         .await;
     // Then 409, and the log is unchanged
     assert!(matches!(refused, Err(AppError::Conflict(_))), "{refused:?}");
@@ -433,7 +442,6 @@ async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() 
     // longer ago than the grace period
     let memory = Memory::new();
     let decided = WatchedWindow {
-        window_id: window_key().id(),
         key: window_key(),
         confirmation: None,
         realtime_through: Some(vec![(0, 40)]),
@@ -462,7 +470,6 @@ async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() 
         UtcMillis(memory.now.lock().unwrap().0 - 31_000),
     );
     let pending = WatchedWindow {
-        window_id: pending_key.id(),
         key: pending_key,
         confirmation: Some(confirmation),
         realtime_through: None,
@@ -476,7 +483,7 @@ async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() 
     assert_eq!(flags.len(), 1);
     assert_eq!(
         flags[0].event_id,
-        wes_events::LateMovementFlagged::id_for(&window_key().id(), "mv-41")
+        wes_events::LateMovementFlagged::id_for(&window_key().key_text(), "mv-41")
     );
     assert_eq!(decisions(&events).len(), 1);
 }

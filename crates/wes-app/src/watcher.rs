@@ -81,14 +81,14 @@ impl App {
                 continue;
             };
             for late in self.reads.late_movements(&window.key, through).await? {
-                let event_id = LateMovementFlagged::id_for(&window.window_id, &late.event_id);
+                let event_id = LateMovementFlagged::id_for(&window.key.key_text(), &late.event_id);
                 if self.reads.supervisor_entry(&event_id).await?.is_some() {
                     continue;
                 }
                 let flag = LateMovementFlagged {
                     event_id,
                     recorded_at: now.0,
-                    window_id: window.window_id.clone(),
+                    window_id: window.key.id(),
                     partner_id: window.key.partner_id.to_string(),
                     warehouse_id: window.key.warehouse_id.to_string(),
                     warehouse_frn: WarehouseFrn::for_warehouse(&window.key.warehouse_id)

@@ -5,7 +5,7 @@ use crate::reconciler::through;
 use crate::{App, AppError};
 use serde_json::{Value, json};
 use wes_domain::masterdata::Partner;
-use wes_domain::reconcile::{by_location, by_sku};
+use wes_domain::reconcile::{WindowKey, by_location, by_sku};
 use wes_domain::supervisor::QueueSource;
 use wes_store::queries::QueueFilter;
 use wes_store::windows::WindowRow;
@@ -37,7 +37,7 @@ impl App {
     ) -> Result<WindowRow, AppError> {
         let window = self
             .reads
-            .window(window_id)
+            .window(&WindowKey::current_id(window_id))
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no window {window_id}")))?;
         check_warehouse(partner, &window.warehouse_id)?;

@@ -149,11 +149,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let decided = posted.elapsed();
     let window_id = answer["window_id"].as_str().unwrap_or_default();
     let window: Value = client
-        .get(format!(
-            "{}/planner/v1/windows/{}",
-            args.hub,
-            window_id.replace('/', "%2F").replace('|', "%7C")
-        ))
+        .get(format!("{}/planner/v1/windows/{window_id}", args.hub))
         .bearer_auth(&args.supervisor_key)
         .send()
         .await?

@@ -56,10 +56,10 @@ pub enum Claim {
     TakeOver,
 }
 
-pub fn decide(existing: Option<&StoredKey>, payload_sha256: &str, now: UtcMillis) -> Claim {
+pub fn decide(existing: Option<&StoredKey>, payload: &Fingerprint, now: UtcMillis) -> Claim {
     match existing {
         None => Claim::Fresh,
-        Some(key) if key.payload_sha256 != payload_sha256 => Claim::PayloadMismatch,
+        Some(key) if !payload.matches(&key.payload_sha256) => Claim::PayloadMismatch,
         Some(StoredKey {
             state: KeyState::Done,
             ..
@@ -72,10 +72,50 @@ pub fn decide(existing: Option<&StoredKey>, payload_sha256: &str, now: UtcMillis
     }
 }
 
-/// SHA-256 of the payload's canonical JSON (object keys sorted, no insignificant white space).
-pub fn payload_fingerprint(payload: &Value) -> String {
-    // serde_json's map keeps keys sorted (no `preserve_order`), so `to_string` is canonical.
-    hex::encode(Sha256::digest(payload.to_string().as_bytes()))
+/// What a key remembers of its request's payload, to tell a replay from a reused key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Stored with a new key.
+    pub sha256: String,
+    /// The fingerprint a key stored before RFC 8785 fingerprints (hub 0.1) has for the same
+    /// payload, when it differs (numbers written with a fraction or an exponent, keys outside the
+    /// Basic Multilingual Plane). Such keys expire 30 days after the upgrade; then this can go.
+    legacy_sha256: Option<String>,
+}
+
+impl Fingerprint {
+    /// SHA-256 of the payload's RFC 8785 canonical JSON: the same for every serialization of one
+    /// JSON value, whatever the key order, white space, escapes or number spelling.
+    pub fn of(payload: &Value) -> Fingerprint {
+        let mut canonical = String::new();
+        crate::canonical_json::write(payload, &mut canonical);
+        // Before RFC 8785: serde_json's text with its (sorted) keys, different only for some
+        // payloads; the others are not serialized twice.
+        let legacy = (!crate::canonical_json::is_spelled_alike_by_serde_json(payload))
+            .then(|| payload.to_string())
+            .filter(|legacy| *legacy != canonical);
+        Fingerprint {
+            sha256: sha256_hex(&canonical),
+            legacy_sha256: legacy.as_deref().map(sha256_hex),
+        }
+    }
+
+    /// A fingerprint that is the given text itself (a claim whose "payload" is an id).
+    pub fn exact(text: impl Into<String>) -> Fingerprint {
+        Fingerprint {
+            sha256: text.into(),
+            legacy_sha256: None,
+        }
+    }
+
+    /// Whether a key stored with `stored` was taken by this payload.
+    pub fn matches(&self, stored: &str) -> bool {
+        self.sha256 == stored || self.legacy_sha256.as_deref() == Some(stored)
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b0e_6f3c_8d1a_4e7b_9c2d_1f0a_3e4b_5c6d);
@@ -107,23 +147,22 @@ mod tests {
                 lease_until: UtcMillis(until),
             },
         };
-        assert_eq!(decide(None, "h", now), Claim::Fresh);
-        assert_eq!(decide(Some(&done), "h", now), Claim::Replay);
-        assert_eq!(decide(Some(&done), "other", now), Claim::PayloadMismatch);
-        assert_eq!(decide(Some(&flying(2_000)), "h", now), Claim::InFlight);
-        assert_eq!(decide(Some(&flying(500)), "h", now), Claim::TakeOver);
+        let (h, other) = (Fingerprint::exact("h"), Fingerprint::exact("other"));
+        assert_eq!(decide(None, &h, now), Claim::Fresh);
+        assert_eq!(decide(Some(&done), &h, now), Claim::Replay);
+        assert_eq!(decide(Some(&done), &other, now), Claim::PayloadMismatch);
+        assert_eq!(decide(Some(&flying(2_000)), &h, now), Claim::InFlight);
+        assert_eq!(decide(Some(&flying(500)), &h, now), Claim::TakeOver);
     }
 
     #[test]
-    fn fingerprint_ignores_key_order_and_event_ids_are_stable() {
-        assert_eq!(
-            payload_fingerprint(&json!({"a": 1, "b": 2})),
-            payload_fingerprint(&json!({"b": 2, "a": 1}))
-        );
-        assert_ne!(
-            payload_fingerprint(&json!({"a": 1})),
-            payload_fingerprint(&json!({"a": 2}))
-        );
+    fn fingerprint_ignores_key_order_and_number_spelling_and_event_ids_are_stable() {
+        let of = |text: &str| Fingerprint::of(&serde_json::from_str(text).unwrap()).sha256;
+        assert_eq!(of(r#"{"a": 1, "b": 2}"#), of(r#"{"b":2,"a":1}"#));
+        assert_eq!(of(r#"{"qty": 12}"#), of(r#"{"qty": 12.0}"#));
+        assert_eq!(of(r#"{"cost": 1.5}"#), of(r#"{"cost": 15e-1}"#));
+        assert_eq!(of(r#"{"s": "\u00e9"}"#), of(r#"{"s": "é"}"#));
+        assert_ne!(of(r#"{"a": 1}"#), of(r#"{"a": 2}"#));
         assert_eq!(
             event_id("movement", "p", "c"),
             event_id("movement", "p", "c")
@@ -132,5 +171,31 @@ mod tests {
             event_id("movement", "p", "c"),
             event_id("movement", "q", "c")
         );
+    }
+
+    #[test]
+    fn keys_stored_before_rfc_8785_still_recognise_their_payload() {
+        let payload = json!({"cost": 12.0, "qty": 3});
+        let stored_before = hex::encode(Sha256::digest(payload.to_string().as_bytes()));
+        let fingerprint = Fingerprint::of(&payload);
+        assert_ne!(
+            fingerprint.sha256, stored_before,
+            "the spelling differs: 12 vs 12.0"
+        );
+        let key = StoredKey {
+            payload_sha256: stored_before,
+            state: KeyState::Done,
+        };
+        assert_eq!(
+            decide(Some(&key), &fingerprint, UtcMillis(0)),
+            Claim::Replay
+        );
+        let changed = Fingerprint::of(&json!({"cost": 13.0, "qty": 3}));
+        assert_eq!(
+            decide(Some(&key), &changed, UtcMillis(0)),
+            Claim::PayloadMismatch
+        );
+        // Most payloads never differed: no second fingerprint is kept for them.
+        assert_eq!(Fingerprint::of(&json!({"qty": 3})).legacy_sha256, None);
     }
 }

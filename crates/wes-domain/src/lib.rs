@@ -2,6 +2,8 @@
 //! releases, the ledger effect of a movement and the idempotency decision. Adapters (Kafka, SQL,
 //! HTTP) call into this crate; it never calls out.
 
+pub mod amount;
+pub mod canonical_json;
 pub mod capacity;
 pub mod exception;
 pub mod fields;

@@ -60,14 +60,49 @@ impl WindowKey {
         self.start <= at && at < self.end
     }
 
-    /// A stable text form, `partner|warehouse|start|end` (ms): the window's id.
+    /// The window's id in URLs and responses: a UUID (v5) of its key, so it needs no escaping
+    /// (partner ids contain `/`).
     pub fn id(&self) -> String {
+        uuid::Uuid::new_v5(&WINDOW_NAMESPACE, self.key_text().as_bytes()).to_string()
+    }
+
+    /// `partner|warehouse|start|end` (ms): what the hub derives claims and event ids from. It was
+    /// the window's id before ids became URL-safe; records of that time still carry it.
+    pub fn key_text(&self) -> String {
         format!(
             "{}|{}|{}|{}",
             self.partner_id, self.warehouse_id, self.start.0, self.end.0
         )
     }
+
+    /// Reads a key text back; `None` unless it has exactly four parts with instants at the end.
+    pub fn from_key_text(text: &str) -> Option<WindowKey> {
+        let mut parts = text.split('|');
+        let (partner, warehouse, start, end) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(WindowKey {
+            partner_id: PartnerId::parse(partner)?,
+            warehouse_id: WarehouseId::parse(warehouse)?,
+            start: UtcMillis(start.parse().ok()?),
+            end: UtcMillis(end.parse().ok()?),
+        })
+    }
+
+    /// A window id as a client or an older record may give it: the id itself, or the key text
+    /// that served as the id before.
+    pub fn current_id(id: &str) -> String {
+        match Self::from_key_text(id) {
+            Some(key) => key.id(),
+            None => id.to_owned(),
+        }
+    }
 }
+
+const WINDOW_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x8f41_2c6e_55d0_4b9a_a3e7_0c19_d2b8_6f14);
 
 /// A validated shift summary: cumulative movement totals of one window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,6 +498,39 @@ fn check_window_length(start: UtcMillis, end: UtcMillis) -> Result<(), Rejection
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn window_ids_are_url_safe_and_the_old_key_text_still_finds_them() {
+        let window = WindowKey {
+            partner_id: PartnerId::parse("WH-Tokyo-01/AcmeWES").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-Tokyo-01").unwrap(),
+            start: UtcMillis(1_763_704_800_000),
+            end: UtcMillis(1_763_733_600_000),
+        };
+        let id = window.id();
+        assert!(
+            id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "{id}"
+        );
+        assert_eq!(
+            window.key_text(),
+            "WH-Tokyo-01/AcmeWES|WH-Tokyo-01|1763704800000|1763733600000"
+        );
+        assert_eq!(
+            WindowKey::from_key_text(&window.key_text()),
+            Some(window.clone())
+        );
+        assert_eq!(WindowKey::current_id(&window.key_text()), id);
+        assert_eq!(WindowKey::current_id(&id), id);
+        let other = WindowKey {
+            end: UtcMillis(1_763_733_600_001),
+            ..window
+        };
+        assert_ne!(other.id(), id);
+        for text in ["a|b|1", "a|b|1|2|3", "a|b|x|2", "a||1|2"] {
+            assert_eq!(WindowKey::from_key_text(text), None, "{text}");
+        }
+    }
 
     /// Reading, then the rules: what the shift-summary endpoint does with a body.
     fn validate_shift_summary(

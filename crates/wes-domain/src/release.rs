@@ -1,6 +1,7 @@
 //! Dispatch releases (contract §2): the constant envelope, the inline routing recipe, validation.
 
 use crate::UtcMillis;
+use crate::amount::Amount;
 use crate::fields::Fields;
 use crate::ids::*;
 use crate::masterdata::MasterData;
@@ -44,7 +45,7 @@ pub struct Operation {
     pub carton: Option<String>,
     pub dock: Option<String>,
     pub expected_duration_seconds: Option<i64>,
-    pub expected_cost: Option<f64>,
+    pub expected_cost: Option<Amount>,
     pub bom_deltas: Vec<BomDelta>,
     pub skills: Vec<String>,
     pub resources: Vec<String>,
@@ -174,10 +175,12 @@ fn parse_operation(
     };
     let expected_cost = match f.raw("expected_cost") {
         None => None,
-        Some(v) => Some(
-            v.as_f64()
-                .ok_or_else(|| Rejection::malformed(&at("expected_cost"), "expected a number"))?,
-        ),
+        Some(v) => Some(v.as_number().and_then(Amount::from_json).ok_or_else(|| {
+            Rejection::malformed(
+                &at("expected_cost"),
+                "expected a number of at most 15 significant digits, 4 of them after the point",
+            )
+        })?),
     };
     let mut attributes = BTreeMap::new();
     if let Some(Value::Object(extra)) = f.raw("attributes") {

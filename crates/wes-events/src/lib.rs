@@ -2,6 +2,7 @@
 //! field for field and convert explicitly to and from domain types (wire schema != domain type).
 
 pub mod catalog;
+mod decimal;
 pub mod records;
 
 pub use catalog::{Catalog, TopicSpec};

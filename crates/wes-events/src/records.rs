@@ -5,6 +5,7 @@ use crate::catalog::topics;
 use apache_avro::types::Value as AvroValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use wes_domain::amount::Amount;
 use wes_domain::capacity::CapacitySnapshot;
 use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
@@ -175,7 +176,8 @@ pub struct OperationRecord {
     pub carton: Option<String>,
     pub dock: Option<String>,
     pub expected_duration_seconds: Option<i64>,
-    pub expected_cost: Option<f64>,
+    #[serde(with = "crate::decimal")]
+    pub expected_cost: Option<Amount>,
     pub bom_deltas: Vec<BomDeltaRecord>,
     pub skills: Vec<String>,
     pub resources: Vec<String>,
@@ -969,6 +971,15 @@ pub struct LogPosition {
 }
 
 impl WindowDecision {
+    pub fn window(&self) -> WindowKey {
+        WindowKey {
+            partner_id: PartnerId::from_trusted(&self.partner_id),
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            start: UtcMillis(self.window_start),
+            end: UtcMillis(self.window_end),
+        }
+    }
+
     /// The reconciler's first decision on a confirmation; its id is derived from the window, so
     /// deciding again after a crash appends the same event.
     pub fn of(
@@ -978,16 +989,16 @@ impl WindowDecision {
         realtime_through: Vec<LogPosition>,
         recorded_at: UtcMillis,
     ) -> Self {
-        let window_id = confirmation.window().id();
+        let window = confirmation.window();
         Self {
             event_id: wes_domain::idempotency::event_id(
                 "window-decision",
                 &confirmation.partner_id,
-                &window_id,
+                &window.key_text(),
             )
             .to_string(),
             recorded_at: recorded_at.0,
-            window_id,
+            window_id: window.id(),
             partner_id: confirmation.partner_id.clone(),
             warehouse_id: confirmation.warehouse_id.clone(),
             warehouse_frn: confirmation.warehouse_frn.clone(),
@@ -1121,9 +1132,11 @@ pub struct LateMovementFlagged {
 }
 
 impl LateMovementFlagged {
-    /// The id a late movement of a window is flagged under: the same however often it is found.
-    pub fn id_for(window_id: &str, movement_event_id: &str) -> String {
-        wes_domain::idempotency::event_id("late-movement", window_id, movement_event_id).to_string()
+    /// The id a late movement of a window (its `WindowKey::key_text`) is flagged under: the same
+    /// however often it is found.
+    pub fn id_for(window_key_text: &str, movement_event_id: &str) -> String {
+        wes_domain::idempotency::event_id("late-movement", window_key_text, movement_event_id)
+            .to_string()
     }
 }
 
@@ -1455,6 +1468,83 @@ mod tests {
         )
     }
 
+    /// Costs are Avro decimals; records written before that carry a double, which reads as the
+    /// decimal it spells.
+    #[test]
+    fn costs_are_decimals_and_older_doubles_still_read() {
+        let schema =
+            Schema::parse_str(&Catalog::embedded().topic(topics::DISPATCH).unwrap().schema)
+                .unwrap();
+        let mut record = DispatchEvent::from_domain(&wes_domain::release::Release {
+            kind: ReleaseKind::ShipperReleased,
+            correlation_id: CorrelationId::parse("c").unwrap(),
+            planner_id: PlannerId::parse("P").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+            document_ref: DocumentRef {
+                doc_type: DocumentType::Shipper,
+                id: "SH-1".into(),
+                line_no: None,
+            },
+            routing: Routing::default(),
+            lines: vec![],
+            released_at: UtcMillis(9),
+            priority: 0,
+            cancelled_correlation_id: None,
+        });
+        let op: OperationRecord = serde_json::from_value(serde_json::json!({
+            "op_id": "1", "kind": "PICK", "sku": null, "qty": null, "uom": null, "from_location": null,
+            "to_location": null, "carton": null, "dock": null, "expected_duration_seconds": null,
+            "expected_cost": 0.3, "bom_deltas": [], "skills": [], "resources": [], "attributes": {}}))
+        .unwrap();
+        assert_eq!(op.expected_cost, Amount::from_units(3_000));
+        record.routing.operations.push(op.clone());
+        let value = apache_avro::to_value(&record)
+            .unwrap()
+            .resolve(&schema)
+            .unwrap();
+        let AvroValue::Record(fields) = &value else {
+            panic!("a record")
+        };
+        let routing = &fields.iter().find(|(n, _)| n == "routing").unwrap().1;
+        let text = format!("{routing:?}");
+        assert!(
+            text.contains("Union(2, Decimal("),
+            "written as the decimal branch: {text}"
+        );
+        let back: DispatchEvent = apache_avro::from_value(&value).unwrap();
+        assert_eq!(back.routing.operations[0].expected_cost, op.expected_cost);
+
+        // A record of before: the double branch.
+        let mut old_value = apache_avro::to_value(&record).unwrap();
+        set_cost(
+            &mut old_value,
+            AvroValue::Union(1, Box::new(AvroValue::Double(0.3))),
+        );
+        let read: DispatchEvent =
+            apache_avro::from_value(&old_value.resolve(&schema).unwrap()).unwrap();
+        assert_eq!(
+            read.routing.operations[0].expected_cost,
+            Amount::from_units(3_000)
+        );
+    }
+
+    /// Sets `expected_cost` of every operation in a record's value.
+    fn set_cost(value: &mut AvroValue, cost: AvroValue) {
+        match value {
+            AvroValue::Record(fields) => {
+                for (name, v) in fields {
+                    if name == "expected_cost" {
+                        *v = cost.clone();
+                    } else {
+                        set_cost(v, cost.clone());
+                    }
+                }
+            }
+            AvroValue::Array(items) => items.iter_mut().for_each(|v| set_cost(v, cost.clone())),
+            _ => {}
+        }
+    }
+
     #[test]
     fn every_record_round_trips_through_its_schema() {
         round_trip(&movement(12, None, Some(1)));
@@ -1478,7 +1568,8 @@ mod tests {
         let body = serde_json::json!({
             "kind": "RECEIVER_EXPECTED", "warehouse_id": "WH-1", "document_ref": {"type": "RECEIVER", "id": "R-1"},
             "routing": {"operations": [{"op_id": "1", "kind": "RECEIVE", "sku": "S", "qty": 3, "to_location": "A",
-                        "bom_deltas": [{"sku": "S", "qty": -1}], "skills": ["forklift"], "pallet": {"n": 1}}]},
+                        "bom_deltas": [{"sku": "S", "qty": -1}], "skills": ["forklift"], "pallet": {"n": 1},
+                        "expected_cost": 12.5}]},
             "lines": [{"line_no": 1, "sku": "S", "qty": 3, "lot": "L1"}]
         });
         let release = wes_domain::release::validate_release(
@@ -1499,6 +1590,15 @@ mod tests {
         let dispatch = DispatchEvent::from_domain(&release);
         round_trip(&dispatch);
         assert_eq!(dispatch.to_domain().unwrap(), release);
+        assert_eq!(
+            release.routing.operations[0].expected_cost,
+            Amount::from_units(125_000)
+        );
+        assert_eq!(
+            serde_json::to_value(&dispatch).unwrap()["routing"]["operations"][0]["expected_cost"],
+            12.5,
+            "JSON carries the cost as a number"
+        );
         let partner = Partner {
             partner_id: PartnerId::parse("WH-1/A").unwrap(),
             role: PartnerRole::Executor,

@@ -301,7 +301,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 access: Supervisor,
                 parameters: vec![path_param(
                     "window_id",
-                    "`partner|warehouse|start ms|end ms`, URL-encoded.",
+                    "The window id from a confirmation's answer or the window list (a UUID; no escaping needed). The key text `partner|warehouse|start ms|end ms` that served as the id before (percent-encoded) finds the window too.",
                 )],
                 body: None,
                 ok: object.clone(),
@@ -317,7 +317,10 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 description: "`accept-confirmation` appends compensating ADJUST movements (partner `wes/reconciler`) so the ledger equals the confirmation; `accept-realtime` discards the confirmation's deltas; `manual-adjustment` (counts and snapshots only; 422 for a shift summary) appends the supervisor's `adjustments` after checking that with them the ledger as of the count matches it (409 and nothing written otherwise). The window becomes RECONCILED, `wes.window.reconciled.v1` carries resolved_by, resolution and resolution_reason, and the window's queue entry is closed. 409 unless the window is in DISCREPANCY.",
                 tag: "supervisor",
                 access: Supervisor,
-                parameters: vec![path_param("window_id", "Window id, URL-encoded.")],
+                parameters: vec![path_param(
+                    "window_id",
+                    "Window id (a UUID), as in the window's `window_id`.",
+                )],
                 body: Some(
                     json!({"type": "object", "required": ["supervisor_id", "reason", "resolution"], "additionalProperties": false, "properties": {"supervisor_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}, "resolution": {"enum": ["accept-confirmation", "accept-realtime", "manual-adjustment"]}, "adjustments": {"type": "array", "description": "manual-adjustment only: signed ADJUST quantities.", "items": {"type": "object", "required": ["sku", "location", "qty"], "properties": {"sku": {"type": "string"}, "location": {"type": "string"}, "lot": {"type": "string"}, "serial": {"type": "string"}, "qty": {"type": "integer"}}}}}}),
                 ),

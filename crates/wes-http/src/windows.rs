@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wes_app::confirmations::{ConfirmOutcome, Confirmation};
 use wes_app::resolutions::Resolve;
-use wes_domain::idempotency::payload_fingerprint;
+use wes_domain::idempotency::Fingerprint;
 use wes_domain::is_valid_id;
 use wes_domain::parse;
 use wes_domain::reconcile::{
@@ -62,7 +62,7 @@ async fn confirm(
     };
     let outcome = state
         .app
-        .confirm(confirmation, payload_fingerprint(&item))
+        .confirm(confirmation, Fingerprint::of(&item))
         .await?;
     Ok(answer(outcome))
 }

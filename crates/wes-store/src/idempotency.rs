@@ -10,12 +10,12 @@ use wes_domain::idempotency::IdempotencyScope;
 /// Keys per statement: about 200 bind parameters (see `projection::PARAMS_PER_STATEMENT`).
 const CHUNK: usize = 100;
 use wes_domain::idempotency::{
-    Claim, IN_FLIGHT_LEASE_MILLIS, KEY_RETENTION_MILLIS, KeyState, StoredKey, decide,
+    Claim, Fingerprint, IN_FLIGHT_LEASE_MILLIS, KEY_RETENTION_MILLIS, KeyState, StoredKey, decide,
 };
 
 pub struct KeyRequest<'a> {
     pub correlation_id: &'a str,
-    pub payload_sha256: &'a str,
+    pub payload: &'a Fingerprint,
 }
 
 impl Store {
@@ -64,7 +64,7 @@ impl Store {
                 .bind(owner)
                 .bind(now.0);
             for key in chunk {
-                query = query.bind(key.correlation_id).bind(key.payload_sha256);
+                query = query.bind(key.correlation_id).bind(&key.payload.sha256);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get("correlation_id")?);
@@ -110,7 +110,7 @@ impl Store {
             } else if inserted.contains(key.correlation_id) {
                 Claim::Fresh
             } else {
-                decide(stored.get(key.correlation_id), key.payload_sha256, now)
+                decide(stored.get(key.correlation_id), key.payload, now)
             };
             if claim == Claim::TakeOver {
                 sqlx::query("UPDATE idempotency_keys SET lease_until = $4, owner = $5 WHERE scope = $1 AND partner_id = $2 AND correlation_id = $3")

@@ -5,7 +5,6 @@
 use crate::columns::{json, to_json};
 use crate::projection::{read_offsets, write_offset};
 use crate::{Store, StoreError};
-use sqlx::Row;
 use wes_domain::reconcile::WindowKey;
 use wes_domain::{PartnerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, WindowDecision};
@@ -14,6 +13,7 @@ pub(crate) const OFFSETS_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_offse
     reactor TEXT NOT NULL, topic TEXT NOT NULL, kafka_partition BIGINT NOT NULL,
     next_offset BIGINT NOT NULL, PRIMARY KEY (reactor, topic, kafka_partition))";
 
+/// `window_id` holds the window's key text (`WindowKey::key_text`), as it did when that was its id.
 pub(crate) const WINDOW_WATCH_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_window_watch (
     window_id TEXT PRIMARY KEY, window_key TEXT NOT NULL, window_end BIGINT NOT NULL,
     confirmation TEXT, decided BIGINT NOT NULL DEFAULT 0, realtime_through TEXT)";
@@ -21,7 +21,6 @@ pub(crate) const WINDOW_WATCH_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_
 /// A window the watcher keeps an eye on, as its own consumed events left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchedWindow {
-    pub window_id: String,
     pub key: WindowKey,
     /// The confirmation, once consumed (a decision may be read first: another topic).
     pub confirmation: Option<ConfirmationRecorded>,
@@ -92,7 +91,7 @@ impl Store {
             "INSERT INTO reactor_window_watch (window_id, window_key, window_end, decided, {column})
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (window_id) DO UPDATE SET {update}"
         ))
-        .bind(key.id())
+        .bind(key.key_text())
         .bind(to_json(key)?)
         .bind(key.end.0)
         .bind(decided)
@@ -117,7 +116,6 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(WatchedWindow {
-                    window_id: r.try_get("window_id")?,
                     key: json(r, "window_key")?
                         .ok_or_else(|| StoreError::Corrupt("window_key is NULL".into()))?,
                     confirmation: json(r, "confirmation")?,

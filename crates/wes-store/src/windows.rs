@@ -277,6 +277,17 @@ impl Store {
             .transpose()
     }
 
+    /// Whether rows were projected when a window's id was its key text (`partner|…|end`): the
+    /// projection is then rebuilt to give them their URL-safe ids.
+    pub async fn has_key_text_window_ids(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT window_id FROM windows WHERE window_id LIKE '%|%' LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Windows of the given warehouses, newest first.
     pub async fn windows(
         &self,

@@ -2,8 +2,8 @@
 //! once in effect, offsets move with the data, rebuild equals live, idempotency claims follow the
 //! contract. PostgreSQL comes from `WES_TEST_DATABASE_URL` (default: the local server).
 
-use wes_domain::idempotency::Claim;
 use wes_domain::idempotency::IdempotencyScope;
+use wes_domain::idempotency::{Claim, Fingerprint};
 use wes_domain::movement::MovementKind;
 use wes_domain::*;
 use wes_events::catalog::topics;
@@ -240,9 +240,10 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
 
 async fn idempotency_claims_follow_the_contract(store: Store) {
     let now = UtcMillis(1_000_000);
-    let key = |cid, fp| KeyRequest {
+    // A request borrows its fingerprint; the test's few live as long as the test.
+    let key = |cid, fp: &str| KeyRequest {
         correlation_id: cid,
-        payload_sha256: fp,
+        payload: Box::leak(Box::new(Fingerprint::exact(fp))),
     };
     let claims = store
         .claim_keys(
@@ -401,6 +402,65 @@ async fn idempotency_claims_follow_the_contract(store: Store) {
     );
 }
 
+/// A window projected when its id was its key text is found by that text until a rebuild, which
+/// gives it its URL-safe id (`wes serve` rebuilds when `has_key_text_window_ids`).
+async fn windows_projected_under_key_text_ids_are_rebuilt_with_url_safe_ids(store: Store) {
+    use wes_domain::reconcile::{ShiftSummary, Totals, WindowKey};
+    let key = WindowKey {
+        partner_id: PartnerId::parse("WH-Tokyo-01/AcmeWES").unwrap(),
+        warehouse_id: WarehouseId::parse("WH-Tokyo-01").unwrap(),
+        start: UtcMillis(1_000),
+        end: UtcMillis(2_000),
+    };
+    let confirmation = Event::Confirmation(wes_events::ConfirmationRecorded::from_shift_summary(
+        &ShiftSummary {
+            correlation_id: CorrelationId::parse("ss-1").unwrap(),
+            window: key.clone(),
+            totals: Totals::new(),
+        },
+        "fp".into(),
+        UtcMillis(3_000),
+    ));
+    let record = || Record {
+        topic: topics::CONFIRMATIONS,
+        partition: 0,
+        offset: 0,
+        event: &confirmation,
+    };
+    let generation = store
+        .position(ProjectionKind::WINDOWS, &Tables::LIVE)
+        .await
+        .unwrap()
+        .generation;
+    store
+        .apply_batch(
+            ProjectionKind::WINDOWS,
+            &Tables::LIVE,
+            generation,
+            &[record()],
+        )
+        .await
+        .unwrap();
+    assert!(!store.has_key_text_window_ids().await.unwrap());
+    assert!(store.window(&key.id()).await.unwrap().is_some());
+    // As an older hub left it.
+    sqlx::query("UPDATE windows SET window_id = $1")
+        .bind(key.key_text())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert!(store.has_key_text_window_ids().await.unwrap());
+    store.prepare_shadow(ProjectionKind::WINDOWS).await.unwrap();
+    store
+        .apply_batch(ProjectionKind::WINDOWS, &Tables::SHADOW, 0, &[record()])
+        .await
+        .unwrap();
+    store.swap_shadow(ProjectionKind::WINDOWS).await.unwrap();
+    assert!(!store.has_key_text_window_ids().await.unwrap());
+    let window = store.window(&key.id()).await.unwrap().expect("rebuilt");
+    assert_eq!(window.window_id, key.id());
+}
+
 macro_rules! on_sqlite_and_postgres {
     ($($test:ident),*) => {
         mod on_sqlite {
@@ -418,5 +478,6 @@ macro_rules! on_sqlite_and_postgres {
 
 on_sqlite_and_postgres!(
     projections_apply_exactly_once_and_rebuild_equals_live,
-    idempotency_claims_follow_the_contract
+    idempotency_claims_follow_the_contract,
+    windows_projected_under_key_text_ids_are_rebuilt_with_url_safe_ids
 );

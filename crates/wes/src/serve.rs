@@ -163,6 +163,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     });
 
     wait_for_masterdata(&projector).await?;
+    if store.has_key_text_window_ids().await? {
+        tracing::info!("window ids became URL-safe: rebuilding the windows projection");
+        projector.rebuild(ProjectionKind::WINDOWS).await?;
+    }
     demo::ensure_admin_key(&app, config.admin_key.as_deref()).await?;
     if config.demo {
         demo::load(&app, &config).await?;

@@ -85,8 +85,9 @@ async fn record_window_decision(conn: &mut Conn, windows: &str, d: &WindowDecisi
          compensating_movements = CASE WHEN {windows}.resolution IS NULL THEN excluded.compensating_movements
          ELSE {windows}.compensating_movements END"
     );
+    // The id from the key: decisions recorded when the key text was the id land on the same row.
     let query = sqlx::query(&sql)
-        .bind(&d.window_id)
+        .bind(d.window().id())
         .bind(&d.partner_id)
         .bind(&d.warehouse_id)
         .bind(d.window_start)
