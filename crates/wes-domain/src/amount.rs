@@ -61,6 +61,13 @@ impl Amount {
         Self::from_units(if x < 0.0 { -units } else { units })
     }
 
+    /// The nearest amount to any double (rounded half away from zero to four places): for costs
+    /// recorded as doubles before amounts were exact. `None` beyond eighteen digits.
+    pub fn from_f64_rounded(x: f64) -> Option<Amount> {
+        let units = (x * Self::UNITS_PER_ONE as f64).round();
+        (units.is_finite() && units.abs() <= Self::MAX_UNITS as f64).then_some(Amount(units as i64))
+    }
+
     /// The nearest double, for JSON.
     pub fn to_f64(self) -> f64 {
         // Exact text first: "12.5" parses to the double nearest 12.5.
@@ -93,10 +100,10 @@ impl Serialize for Amount {
 
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let x = f64::deserialize(deserializer)?;
-        Amount::from_f64(x).ok_or_else(|| {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        Amount::from_json(&number).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "{x} is not a decimal of at most 15 digits, 4 of them fractional"
+                "{number} is not a decimal of at most 15 digits, 4 of them fractional"
             ))
         })
     }
@@ -143,6 +150,9 @@ mod tests {
         assert_eq!(of("-3").unwrap().to_string(), "-3");
         assert_eq!(of("-0.0001").unwrap().to_string(), "-0.0001");
         assert_eq!(of("0.3").unwrap().to_f64(), 0.3);
+        assert_eq!(Amount::from_f64_rounded(0.30000000000000004), of("0.3"));
+        assert_eq!(Amount::from_f64_rounded(-1.23456), of("-1.2346"));
+        assert_eq!(Amount::from_f64_rounded(f64::INFINITY), None);
         assert_eq!(serde_json::to_string(&of("12.5").unwrap()).unwrap(), "12.5");
     }
 }

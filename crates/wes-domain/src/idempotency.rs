@@ -89,11 +89,8 @@ impl Fingerprint {
     pub fn of(payload: &Value) -> Fingerprint {
         let mut canonical = String::new();
         crate::canonical_json::write(payload, &mut canonical);
-        // Before RFC 8785: serde_json's text with its (sorted) keys, different only for some
-        // payloads; the others are not serialized twice.
-        let legacy = (!crate::canonical_json::is_spelled_alike_by_serde_json(payload))
-            .then(|| payload.to_string())
-            .filter(|legacy| *legacy != canonical);
+        // Before RFC 8785: serde_json's text with its (sorted) keys.
+        let legacy = Some(payload.to_string()).filter(|legacy| *legacy != canonical);
         Fingerprint {
             sha256: sha256_hex(&canonical),
             legacy_sha256: legacy.as_deref().map(sha256_hex),

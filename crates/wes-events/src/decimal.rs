@@ -1,6 +1,5 @@
 //! `Option<Amount>` fields of records (`#[serde(with = "crate::decimal")]`). In Avro a
-//! `decimal(18, 4)`: the ten-thousandths as big-endian two's-complement bytes. Records written
-//! before decimals carry a double, which reads as the decimal it spells. In JSON, a number.
+//! `decimal(18, 4)`: the ten-thousandths as big-endian two's-complement bytes. In JSON, a number.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::ser::{Serialize, Serializer};
@@ -47,7 +46,7 @@ impl<'de> Visitor<'de> for OptionalAmount {
     type Value = Option<Amount>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("null, a decimal(18, 4) or a number")
+        f.write_str("null, a decimal(18, 4) or a JSON number")
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -75,7 +74,7 @@ impl<'de> Visitor<'de> for AmountVisitor {
     type Value = Amount;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a decimal(18, 4) or a number")
+        f.write_str("a decimal(18, 4) or a JSON number")
     }
 
     fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Amount, E> {

@@ -176,8 +176,10 @@ pub struct OperationRecord {
     pub carton: Option<String>,
     pub dock: Option<String>,
     pub expected_duration_seconds: Option<i64>,
-    #[serde(with = "crate::decimal")]
-    pub expected_cost: Option<Amount>,
+    /// The cost as a double, still written for readers of the schema before the decimal.
+    pub expected_cost: Option<f64>,
+    #[serde(default, with = "crate::decimal")]
+    pub expected_cost_decimal: Option<Amount>,
     pub bom_deltas: Vec<BomDeltaRecord>,
     pub skills: Vec<String>,
     pub resources: Vec<String>,
@@ -234,7 +236,8 @@ impl DispatchEvent {
             carton: o.carton.clone(),
             dock: o.dock.clone(),
             expected_duration_seconds: o.expected_duration_seconds,
-            expected_cost: o.expected_cost,
+            expected_cost: o.expected_cost.map(Amount::to_f64),
+            expected_cost_decimal: o.expected_cost,
             bom_deltas: o
                 .bom_deltas
                 .iter()
@@ -288,7 +291,10 @@ impl DispatchEvent {
             carton: o.carton.clone(),
             dock: o.dock.clone(),
             expected_duration_seconds: o.expected_duration_seconds,
-            expected_cost: o.expected_cost,
+            // Records written before the decimal carry only the double.
+            expected_cost: o
+                .expected_cost_decimal
+                .or_else(|| o.expected_cost.and_then(Amount::from_f64_rounded)),
             bom_deltas: o
                 .bom_deltas
                 .iter()
@@ -1468,14 +1474,35 @@ mod tests {
         )
     }
 
-    /// Costs are Avro decimals; records written before that carry a double, which reads as the
-    /// decimal it spells.
+    /// Costs are written as an exact decimal and, for older readers, as a double; records
+    /// written before the decimal carry only the double, which reads rounded to four places.
     #[test]
     fn costs_are_decimals_and_older_doubles_still_read() {
         let schema =
             Schema::parse_str(&Catalog::embedded().topic(topics::DISPATCH).unwrap().schema)
                 .unwrap();
-        let mut record = DispatchEvent::from_domain(&wes_domain::release::Release {
+        let op = |cost: f64| {
+            let mut operation = Operation {
+                op_id: "1".into(),
+                kind: "PICK".into(),
+                sku: None,
+                qty: None,
+                uom: None,
+                from_location: None,
+                to_location: None,
+                carton: None,
+                dock: None,
+                expected_duration_seconds: None,
+                expected_cost: None,
+                bom_deltas: vec![],
+                skills: vec![],
+                resources: vec![],
+                attributes: Default::default(),
+            };
+            operation.expected_cost = Amount::from_f64(cost);
+            operation
+        };
+        let release = wes_domain::release::Release {
             kind: ReleaseKind::ShipperReleased,
             correlation_id: CorrelationId::parse("c").unwrap(),
             planner_id: PlannerId::parse("P").unwrap(),
@@ -1485,62 +1512,52 @@ mod tests {
                 id: "SH-1".into(),
                 line_no: None,
             },
-            routing: Routing::default(),
+            routing: Routing {
+                operations: vec![op(0.3)],
+                ..Routing::default()
+            },
             lines: vec![],
             released_at: UtcMillis(9),
             priority: 0,
             cancelled_correlation_id: None,
-        });
-        let op: OperationRecord = serde_json::from_value(serde_json::json!({
-            "op_id": "1", "kind": "PICK", "sku": null, "qty": null, "uom": null, "from_location": null,
-            "to_location": null, "carton": null, "dock": null, "expected_duration_seconds": null,
-            "expected_cost": 0.3, "bom_deltas": [], "skills": [], "resources": [], "attributes": {}}))
-        .unwrap();
-        assert_eq!(op.expected_cost, Amount::from_units(3_000));
-        record.routing.operations.push(op.clone());
+        };
+        let record = DispatchEvent::from_domain(&release);
         let value = apache_avro::to_value(&record)
             .unwrap()
             .resolve(&schema)
             .unwrap();
-        let AvroValue::Record(fields) = &value else {
-            panic!("a record")
-        };
-        let routing = &fields.iter().find(|(n, _)| n == "routing").unwrap().1;
-        let text = format!("{routing:?}");
+        let text = format!("{value:?}");
         assert!(
-            text.contains("Union(2, Decimal("),
-            "written as the decimal branch: {text}"
+            text.contains(r#""expected_cost", Union(1, Double(0.3))"#)
+                && text.contains(r#""expected_cost_decimal", Union(1, Decimal("#),
+            "{text}"
         );
         let back: DispatchEvent = apache_avro::from_value(&value).unwrap();
-        assert_eq!(back.routing.operations[0].expected_cost, op.expected_cost);
+        assert_eq!(back.to_domain().unwrap(), release);
 
-        // A record of before: the double branch.
-        let mut old_value = apache_avro::to_value(&record).unwrap();
-        set_cost(
-            &mut old_value,
-            AvroValue::Union(1, Box::new(AvroValue::Double(0.3))),
-        );
-        let read: DispatchEvent =
-            apache_avro::from_value(&old_value.resolve(&schema).unwrap()).unwrap();
-        assert_eq!(
-            read.routing.operations[0].expected_cost,
-            Amount::from_units(3_000)
-        );
+        // A record of before: no decimal, a double with more places than a cost keeps.
+        let mut old = value.clone();
+        forget_decimal_cost(&mut old, 0.30000000000000004);
+        let read: DispatchEvent = apache_avro::from_value(&old).unwrap();
+        assert_eq!(read.routing.operations[0].expected_cost_decimal, None);
+        assert_eq!(read.to_domain().unwrap(), release);
     }
 
-    /// Sets `expected_cost` of every operation in a record's value.
-    fn set_cost(value: &mut AvroValue, cost: AvroValue) {
+    /// Drops `expected_cost_decimal` from every operation and sets `expected_cost` to `cost`.
+    fn forget_decimal_cost(value: &mut AvroValue, cost: f64) {
         match value {
             AvroValue::Record(fields) => {
+                fields.retain(|(name, _)| name != "expected_cost_decimal");
                 for (name, v) in fields {
                     if name == "expected_cost" {
-                        *v = cost.clone();
+                        *v = AvroValue::Union(1, Box::new(AvroValue::Double(cost)));
                     } else {
-                        set_cost(v, cost.clone());
+                        forget_decimal_cost(v, cost);
                     }
                 }
             }
-            AvroValue::Array(items) => items.iter_mut().for_each(|v| set_cost(v, cost.clone())),
+            AvroValue::Union(_, v) => forget_decimal_cost(v, cost),
+            AvroValue::Array(items) => items.iter_mut().for_each(|v| forget_decimal_cost(v, cost)),
             _ => {}
         }
     }
@@ -1595,7 +1612,7 @@ mod tests {
             Amount::from_units(125_000)
         );
         assert_eq!(
-            serde_json::to_value(&dispatch).unwrap()["routing"]["operations"][0]["expected_cost"],
+            serde_json::to_value(&dispatch).unwrap()["routing"]["operations"][0]["expected_cost_decimal"],
             12.5,
             "JSON carries the cost as a number"
         );

@@ -319,7 +319,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 access: Supervisor,
                 parameters: vec![path_param(
                     "window_id",
-                    "Window id (a UUID), as in the window's `window_id`.",
+                    "Window id (a UUID), as in the window's `window_id`; the earlier key text `partner|warehouse|start ms|end ms`, percent-encoded, works too.",
                 )],
                 body: Some(
                     json!({"type": "object", "required": ["supervisor_id", "reason", "resolution"], "additionalProperties": false, "properties": {"supervisor_id": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 2000}, "resolution": {"enum": ["accept-confirmation", "accept-realtime", "manual-adjustment"]}, "adjustments": {"type": "array", "description": "manual-adjustment only: signed ADJUST quantities.", "items": {"type": "object", "required": ["sku", "location", "qty"], "properties": {"sku": {"type": "string"}, "location": {"type": "string"}, "lot": {"type": "string"}, "serial": {"type": "string"}, "qty": {"type": "integer"}}}}}}),

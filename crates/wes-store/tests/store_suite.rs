@@ -240,10 +240,13 @@ async fn projections_apply_exactly_once_and_rebuild_equals_live(store: Store) {
 
 async fn idempotency_claims_follow_the_contract(store: Store) {
     let now = UtcMillis(1_000_000);
-    // A request borrows its fingerprint; the test's few live as long as the test.
+    let fingerprints: std::collections::HashMap<&str, Fingerprint> =
+        ["h1", "h2", "h3", "h4", "other"]
+            .map(|h| (h, Fingerprint::exact(h)))
+            .into();
     let key = |cid, fp: &str| KeyRequest {
         correlation_id: cid,
-        payload: Box::leak(Box::new(Fingerprint::exact(fp))),
+        payload: &fingerprints[fp],
     };
     let claims = store
         .claim_keys(

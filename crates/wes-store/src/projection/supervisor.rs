@@ -5,7 +5,6 @@
 use super::{Applied, Conn, IndexDef, Projection, Record, Spec, TableDef, Tables, insert_once};
 use crate::StoreError;
 use sqlx::AnyConnection;
-use wes_domain::reconcile::WindowKey;
 use wes_events::Event;
 use wes_events::catalog::topics;
 
@@ -142,10 +141,7 @@ impl<'a> EntryOpening<'a> {
             device_id: None,
             message: Some(format!(
                 "{} {} of {} arrived after window {} was decided; the window is unchanged",
-                e.kind,
-                e.qty,
-                e.sku,
-                WindowKey::current_id(&e.window_id)
+                e.kind, e.qty, e.sku, e.window_id
             )),
         }
     }
@@ -170,7 +166,7 @@ impl<'a> EntryOpening<'a> {
             device_id: None,
             message: Some(format!(
                 "window {}: {differing} of {} lines differ",
-                d.window().id(),
+                d.window_id,
                 d.lines.len()
             )),
         }
