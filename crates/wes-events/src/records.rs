@@ -58,6 +58,16 @@ pub struct ActorRecord {
     pub id: String,
 }
 
+/// The window a confirmation or a decision names, from its recorded fields.
+fn window_key(partner_id: &str, warehouse_id: &str, start: i64, end: i64) -> WindowKey {
+    WindowKey {
+        partner_id: PartnerId::from_trusted(partner_id),
+        warehouse_id: WarehouseId::from_trusted(warehouse_id),
+        start: UtcMillis(start),
+        end: UtcMillis(end),
+    }
+}
+
 /// `io.wes.v1.MovementRecorded` on `wes.realtime.movements.v1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MovementRecorded {
@@ -906,12 +916,12 @@ impl ConfirmationRecorded {
     }
 
     pub fn window(&self) -> WindowKey {
-        WindowKey {
-            partner_id: PartnerId::from_trusted(&self.partner_id),
-            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
-            start: UtcMillis(self.window_start),
-            end: UtcMillis(self.window_end),
-        }
+        window_key(
+            &self.partner_id,
+            &self.warehouse_id,
+            self.window_start,
+            self.window_end,
+        )
     }
 
     /// The confirmed quantity per line.
@@ -978,12 +988,12 @@ pub struct LogPosition {
 
 impl WindowDecision {
     pub fn window(&self) -> WindowKey {
-        WindowKey {
-            partner_id: PartnerId::from_trusted(&self.partner_id),
-            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
-            start: UtcMillis(self.window_start),
-            end: UtcMillis(self.window_end),
-        }
+        window_key(
+            &self.partner_id,
+            &self.warehouse_id,
+            self.window_start,
+            self.window_end,
+        )
     }
 
     /// The reconciler's first decision on a confirmation; its id is derived from the window, so
