@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod deployment;
+mod dispatch;
 mod exceptions;
 mod foundation;
 mod mtls;

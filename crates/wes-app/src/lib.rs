@@ -51,4 +51,6 @@ pub struct App {
     pub watch: Arc<dyn WatchState>,
     pub clock: Arc<dyn Clock>,
     pub settings: AppSettings,
+    /// Release requests take turns in this hub: their rules read the dispatch log, then append.
+    pub dispatch_turn: tokio::sync::Mutex<()>,
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use wes_domain::masterdata::MasterData;
 use wes_domain::reconcile::{Totals, WindowKey};
-use wes_domain::{UtcMillis, WarehouseId};
+use wes_domain::release::{Dispatched, DocumentKey};
+use wes_domain::{CorrelationId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_kafka::EventProducer;
 use wes_projector::Projector;
@@ -135,8 +136,19 @@ impl ReadModels for SqlStore {
         Ok(self.store.supervisor_queue(filter, limit).await?)
     }
 
-    async fn release_exists(&self, planner: &str, correlation_id: &str) -> AppResult<bool> {
-        Ok(self.store.release_exists(planner, correlation_id).await?)
+    async fn dispatched(
+        &self,
+        planner: &str,
+        correlation_id: &str,
+    ) -> AppResult<Option<Dispatched>> {
+        Ok(self.store.dispatched(planner, correlation_id).await?)
+    }
+
+    async fn live_release(
+        &self,
+        document: &DocumentKey,
+    ) -> AppResult<Option<(PlannerId, CorrelationId)>> {
+        Ok(self.store.live_release(document).await?)
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use wes_domain::idempotency::{Claim, IdempotencyScope, KeyState, StoredKey, decide};
 use wes_domain::masterdata::*;
 use wes_domain::reconcile::{Totals, WindowKey};
+use wes_domain::release::{Dispatched, DocumentKey};
 use wes_domain::*;
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
@@ -100,6 +101,7 @@ impl Memory {
                 planner_id: PlannerId::parse("planner").unwrap(),
                 reconcile_tolerance: 0,
             },
+            dispatch_turn: Default::default(),
         }
     }
 
@@ -226,8 +228,12 @@ impl ReadModels for Memory {
         Ok(vec![])
     }
 
-    async fn release_exists(&self, _: &str, _: &str) -> AppResult<bool> {
-        Ok(false)
+    async fn dispatched(&self, _: &str, _: &str) -> AppResult<Option<Dispatched>> {
+        Ok(None)
+    }
+
+    async fn live_release(&self, _: &DocumentKey) -> AppResult<Option<(PlannerId, CorrelationId)>> {
+        Ok(None)
     }
 }
 

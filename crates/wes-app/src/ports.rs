@@ -7,7 +7,8 @@ use std::time::Duration;
 use wes_domain::idempotency::{Claim, IdempotencyScope};
 use wes_domain::masterdata::MasterData;
 use wes_domain::reconcile::{Totals, WindowKey};
-use wes_domain::{UtcMillis, WarehouseId};
+use wes_domain::release::{Dispatched, DocumentKey};
+use wes_domain::{CorrelationId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
 use wes_store::idempotency::KeyRequest;
@@ -92,7 +93,17 @@ pub trait ReadModels: Send + Sync {
         filter: &QueueFilter,
         limit: i64,
     ) -> AppResult<Vec<SupervisorEntryRow>>;
-    async fn release_exists(&self, planner: &str, correlation_id: &str) -> AppResult<bool>;
+    /// The release or cancellation `correlation_id` of `planner` in the dispatch projection.
+    async fn dispatched(
+        &self,
+        planner: &str,
+        correlation_id: &str,
+    ) -> AppResult<Option<Dispatched>>;
+    /// The live release of `document` in the dispatch projection.
+    async fn live_release(
+        &self,
+        document: &DocumentKey,
+    ) -> AppResult<Option<(PlannerId, CorrelationId)>>;
 }
 
 /// The window watcher's durable work state.

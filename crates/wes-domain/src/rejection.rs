@@ -8,6 +8,9 @@ pub enum RejectionKind {
     Malformed,
     /// Well formed but not acceptable: unknown SKU or location, wrong UoM, bad quantity.
     Unprocessable,
+    /// Acceptable in itself but not in the current state of what it names (a document that has
+    /// a live release, a release cancelled already).
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +34,13 @@ impl Rejection {
         Self {
             field: format!("{prefix}{}", self.field),
             ..self
+        }
+    }
+    pub fn conflict(field: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: RejectionKind::Conflict,
+            field: field.to_owned(),
+            detail: detail.into(),
         }
     }
     pub fn unprocessable(field: &str, detail: impl Into<String>) -> Self {

@@ -10,7 +10,8 @@ use crate::rejection::Rejection;
 use crate::words::word_enum;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 word_enum!(
     ReleaseKind {
@@ -279,13 +280,12 @@ fn parse_lines(value: Option<&Value>, md: &MasterData) -> Result<Vec<ExpectedLin
         .collect()
 }
 
-/// Validates a release request. `cancelled_exists` answers whether a correlation id names a release
-/// this planner already dispatched (CANCELLED must reference one).
+/// Validates a release request on its own: shape, master data, the fields each kind needs. The
+/// rules against what was dispatched before are `check_against_dispatched`.
 pub fn validate_release(
     body: &Value,
     md: &MasterData,
     defaults: ReleaseDefaults,
-    cancelled_exists: impl Fn(&PlannerId, &CorrelationId) -> bool,
 ) -> Result<Release, Rejection> {
     let f = Fields::of(body)?;
     let kind = f.req_enum(
@@ -355,12 +355,6 @@ pub fn validate_release(
                 "CANCELLED must reference the original `cancelled_correlation_id`",
             ));
         }
-        (ReleaseKind::Cancelled, Some(original)) if !cancelled_exists(&planner_id, original) => {
-            return Err(Rejection::unprocessable(
-                "/cancelled_correlation_id",
-                format!("no release {original} of planner {planner_id} to cancel"),
-            ));
-        }
         (ReleaseKind::Cancelled, Some(_)) => {}
         (_, Some(_)) => {
             return Err(Rejection::malformed(
@@ -388,4 +382,280 @@ pub fn validate_release(
         priority,
         cancelled_correlation_id,
     })
+}
+
+/// The document a release is for: a warehouse and a document (line). It has at most one live
+/// release at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DocumentKey {
+    pub warehouse_id: WarehouseId,
+    pub document: DocumentRef,
+}
+
+impl fmt::Display for DocumentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = &self.document;
+        write!(f, "{} {} {}", self.warehouse_id, d.doc_type, d.id)?;
+        match d.line_no {
+            Some(line) => write!(f, " line {line}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Release {
+    pub fn document(&self) -> DocumentKey {
+        DocumentKey {
+            warehouse_id: self.warehouse_id.clone(),
+            document: self.document_ref.clone(),
+        }
+    }
+}
+
+/// A release or cancellation as the dispatch log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatched {
+    pub kind: ReleaseKind,
+    pub document: DocumentKey,
+    /// The CANCELLED that cancelled it.
+    pub cancelled_by: Option<CorrelationId>,
+}
+
+/// What the release rules know of the dispatch log for one request: what the log held when the
+/// request began (read for the documents and releases the request names), then each release of
+/// the request in order as it passes (an amend cancels, then releases the same document).
+#[derive(Debug, Clone, Default)]
+pub struct DispatchSnapshot {
+    dispatched: HashMap<(PlannerId, CorrelationId), Dispatched>,
+    live: HashMap<DocumentKey, (PlannerId, CorrelationId)>,
+}
+
+impl DispatchSnapshot {
+    /// The log holds `dispatched` under `(planner, correlation_id)`.
+    pub fn knows(
+        &mut self,
+        planner: PlannerId,
+        correlation_id: CorrelationId,
+        dispatched: Dispatched,
+    ) {
+        self.dispatched
+            .insert((planner, correlation_id), dispatched);
+    }
+
+    /// `document`'s live release in the log.
+    pub fn knows_live(
+        &mut self,
+        document: DocumentKey,
+        planner: PlannerId,
+        correlation_id: CorrelationId,
+    ) {
+        self.live.insert(document, (planner, correlation_id));
+    }
+
+    /// A release of the request passed the rules: later items see it.
+    pub fn record(&mut self, release: &Release) {
+        let document = release.document();
+        let planner = &release.planner_id;
+        if let Some(original) = &release.cancelled_correlation_id {
+            let key = (planner.clone(), original.clone());
+            if let Some(cancelled) = self.dispatched.get_mut(&key) {
+                cancelled.cancelled_by = Some(release.correlation_id.clone());
+            }
+            if self.live.get(&document) == Some(&key) {
+                self.live.remove(&document);
+            }
+        } else {
+            self.live.insert(
+                document.clone(),
+                (planner.clone(), release.correlation_id.clone()),
+            );
+        }
+        self.dispatched
+            .entry((planner.clone(), release.correlation_id.clone()))
+            .or_insert(Dispatched {
+                kind: release.kind,
+                document,
+                cancelled_by: None,
+            });
+    }
+}
+
+/// The rules of a release against what was dispatched before (contract §2: amend = CANCELLED,
+/// then a fresh release):
+/// - a document with a live release is not released again (409) until that release is cancelled;
+/// - a CANCELLED names a release (not a cancellation) of its planner (422), of the same warehouse
+///   and document (422), not cancelled by another CANCELLED already (409).
+///
+/// The same release or CANCELLED again (a replay) passes: it is what the log holds.
+pub fn check_against_dispatched(
+    release: &Release,
+    log: &DispatchSnapshot,
+) -> Result<(), Rejection> {
+    let document = release.document();
+    let Some(original) = &release.cancelled_correlation_id else {
+        return match log.live.get(&document) {
+            Some((planner, live))
+                if (planner, live) != (&release.planner_id, &release.correlation_id) =>
+            {
+                Err(Rejection::conflict(
+                    "/document_ref",
+                    format!(
+                        "{document} has a live release {live} (planner {planner}); cancel it first, or amend it with POST /planner/v1/releases/{live}/amend"
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        };
+    };
+    let field = "/cancelled_correlation_id";
+    let planner = &release.planner_id;
+    let Some(cancelled) = log.dispatched.get(&(planner.clone(), original.clone())) else {
+        return Err(Rejection::unprocessable(
+            field,
+            format!("no release {original} of planner {planner} to cancel"),
+        ));
+    };
+    if cancelled.kind == ReleaseKind::Cancelled {
+        return Err(Rejection::unprocessable(
+            field,
+            format!("{original} is a cancellation, not a release"),
+        ));
+    }
+    if cancelled.document != document {
+        return Err(Rejection::unprocessable(
+            field,
+            format!(
+                "release {original} is for {}, not {document}: a CANCELLED names the warehouse and document of the release it cancels",
+                cancelled.document
+            ),
+        ));
+    }
+    match &cancelled.cancelled_by {
+        Some(by) if *by != release.correlation_id => Err(Rejection::conflict(
+            field,
+            format!("release {original} was cancelled already, by {by}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::movement::DocumentType;
+    use crate::rejection::RejectionKind;
+
+    fn release(cid: &str, doc: &str, cancels: Option<&str>) -> Release {
+        Release {
+            kind: if cancels.is_some() {
+                ReleaseKind::Cancelled
+            } else {
+                ReleaseKind::ShipperReleased
+            },
+            correlation_id: CorrelationId::parse(cid).unwrap(),
+            planner_id: PlannerId::parse("fgai-wms").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-Tokyo-01").unwrap(),
+            document_ref: DocumentRef {
+                doc_type: DocumentType::Shipper,
+                id: doc.into(),
+                line_no: None,
+            },
+            routing: Routing::default(),
+            lines: vec![],
+            released_at: UtcMillis(0),
+            priority: 0,
+            cancelled_correlation_id: cancels.map(|c| CorrelationId::parse(c).unwrap()),
+        }
+    }
+
+    /// Checks `r` and, when it passes, records it (as a request does item by item).
+    fn submit(log: &mut DispatchSnapshot, r: &Release) -> Result<(), RejectionKind> {
+        check_against_dispatched(r, log).map_err(|e| e.kind)?;
+        log.record(r);
+        Ok(())
+    }
+
+    #[test]
+    fn a_document_has_one_live_release_until_it_is_cancelled() {
+        let mut log = DispatchSnapshot::default();
+        assert_eq!(submit(&mut log, &release("r1", "SH-1", None)), Ok(()));
+        assert_eq!(
+            submit(&mut log, &release("r1", "SH-1", None)),
+            Ok(()),
+            "a replay"
+        );
+        assert_eq!(
+            submit(&mut log, &release("r2", "SH-1", None)),
+            Err(RejectionKind::Conflict)
+        );
+        assert_eq!(submit(&mut log, &release("r3", "SH-2", None)), Ok(()));
+        // Amend: CANCELLED, then a fresh release of the same document.
+        assert_eq!(submit(&mut log, &release("c1", "SH-1", Some("r1"))), Ok(()));
+        assert_eq!(submit(&mut log, &release("r2", "SH-1", None)), Ok(()));
+    }
+
+    #[test]
+    fn a_cancellation_names_a_live_release_of_its_own_document() {
+        let mut log = DispatchSnapshot::default();
+        submit(&mut log, &release("r1", "SH-1", None)).unwrap();
+        submit(&mut log, &release("r2", "SH-2", None)).unwrap();
+        let unprocessable = Err(RejectionKind::Unprocessable);
+        assert_eq!(
+            submit(&mut log, &release("c0", "SH-1", Some("nope"))),
+            unprocessable
+        );
+        assert_eq!(
+            submit(&mut log, &release("c1", "SH-2", Some("r1"))),
+            unprocessable,
+            "another document"
+        );
+        let mut elsewhere = release("c1", "SH-1", Some("r1"));
+        elsewhere.warehouse_id = WarehouseId::parse("WH-Osaka-02").unwrap();
+        assert_eq!(
+            submit(&mut log, &elsewhere),
+            unprocessable,
+            "another warehouse"
+        );
+        assert_eq!(submit(&mut log, &release("c1", "SH-1", Some("r1"))), Ok(()));
+        assert_eq!(
+            submit(&mut log, &release("c1", "SH-1", Some("r1"))),
+            Ok(()),
+            "the same CANCELLED again (a replay)"
+        );
+        assert_eq!(
+            submit(&mut log, &release("c2", "SH-1", Some("r1"))),
+            Err(RejectionKind::Conflict),
+            "a second CANCELLED of one release"
+        );
+        assert_eq!(
+            submit(&mut log, &release("c3", "SH-1", Some("c1"))),
+            unprocessable,
+            "a cancellation is not cancelled"
+        );
+    }
+
+    #[test]
+    fn what_the_log_held_before_counts_like_what_the_request_did() {
+        let mut log = DispatchSnapshot::default();
+        let r1 = release("r1", "SH-1", None);
+        log.knows(
+            r1.planner_id.clone(),
+            r1.correlation_id.clone(),
+            Dispatched {
+                kind: r1.kind,
+                document: r1.document(),
+                cancelled_by: None,
+            },
+        );
+        log.knows_live(
+            r1.document(),
+            r1.planner_id.clone(),
+            r1.correlation_id.clone(),
+        );
+        assert_eq!(
+            submit(&mut log, &release("r2", "SH-1", None)),
+            Err(RejectionKind::Conflict)
+        );
+        assert_eq!(submit(&mut log, &release("c1", "SH-1", Some("r1"))), Ok(()));
+    }
 }

@@ -1607,7 +1607,6 @@ mod tests {
                 correlation_id: CorrelationId::parse("c").unwrap(),
                 now: UtcMillis(9),
             },
-            |_, _| false,
         )
         .unwrap();
         assert_eq!(

@@ -140,6 +140,10 @@ fn routes() -> Routes {
         "/planner/v1/releases",
         post(planner::post_releases).get(planner::get_releases),
     )
+    .route(
+        "/planner/v1/releases/{correlation_id}/amend",
+        post(planner::amend_release),
+    )
     .route("/planner/v1/ledger/balances", get(planner::balances))
     .route("/planner/v1/ledger/movements", get(planner::movements))
     .route("/planner/v1/projections", get(planner::projections))

@@ -475,6 +475,22 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
             },
         ),
         (
+            "/planner/v1/releases/{correlation_id}/amend",
+            "post",
+            "amendRelease",
+            Op {
+                summary: "Amend or reprioritize a live release",
+                description: "Appends a CANCELLED of the live release `correlation_id`, then the body as a fresh release of the same warehouse and document, in that order and in one partition; both or neither. The CANCELLED's correlation id is derived from the fresh release's, so a retry with the same body (and its `correlation_id`) replays both.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param("correlation_id", "The live release to amend.")],
+                body: Some(schema("Release")),
+                ok: json!({"type": "object", "required": ["cancellation", "release"], "properties": {
+                    "cancellation": schema("ItemResult"), "release": schema("ItemResult")}}),
+                errors: &[400, 409, 413, 415, 422],
+            },
+        ),
+        (
             "/planner/v1/releases",
             "get",
             "getReleases",

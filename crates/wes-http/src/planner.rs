@@ -1,12 +1,12 @@
 //! Planner-internal API (admin key): releases to dispatch, ledger queries, projections.
 
 use crate::auth::Admin;
-use crate::ingest::{parse_body, read_body, respond};
+use crate::ingest::{Body, parse_body, read_body, respond, single_response};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wes_store::ProjectionKind;
@@ -38,6 +38,37 @@ pub async fn post_releases(
         parse_body(&headers, &bytes, state.settings.max_batch_items)?.into_items();
     let results = state.app.release(items).await?;
     Ok(respond(single, results))
+}
+
+/// `POST /planner/v1/releases/{correlation_id}/amend`: a CANCELLED of that live release, then the
+/// body as a fresh release of the same document; both or neither (see `wes_app::releases`).
+pub async fn amend_release(
+    Admin(state): Admin,
+    Path(original): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(body, state.settings.max_body_bytes).await?;
+    let Body::One(release) = parse_body(&headers, &bytes, 1)? else {
+        return Err(ApiError::bad_request(
+            "an amendment is one release object, not an array",
+        ));
+    };
+    let (cancellation, release) = state.app.amend(&original, release).await?;
+    if cancellation.problem.is_some() {
+        return Ok(single_response(cancellation));
+    }
+    if release.problem.is_some() {
+        return Ok(single_response(release));
+    }
+    let answer = |r: &wes_app::ingest::ItemResult| {
+        json!({"correlation_id": r.correlation_id, "status": r.status.as_str(),
+               "replay": r.status == wes_app::ingest::ItemStatus::Replay})
+    };
+    Ok(
+        Json(json!({"cancellation": answer(&cancellation), "release": answer(&release)}))
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]

@@ -168,6 +168,7 @@ impl From<Rejection> for ApiError {
                 "Business rule violated",
                 r.detail,
             ),
+            RejectionKind::Conflict => ApiError::state_conflict(r.detail),
         };
         e.with_field(&r.field)
     }

@@ -135,6 +135,9 @@ pub struct ReleaseRow {
     pub operations: i64,
     pub cancelled_correlation_id: Option<String>,
     pub cancelled_by: Option<String>,
+    /// Where the event is in the dispatch topic.
+    pub kafka_partition: i64,
+    pub kafka_offset: i64,
 }
 
 #[derive(Default)]
@@ -336,25 +339,73 @@ impl Store {
                     operations: r.try_get("operations")?,
                     cancelled_correlation_id: r.try_get("cancelled_correlation_id")?,
                     cancelled_by: r.try_get("cancelled_by")?,
+                    kafka_partition: r.try_get("kafka_partition")?,
+                    kafka_offset: r.try_get("kafka_offset")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Whether the dispatch projection knows this release.
-    pub async fn release_exists(
+    /// The release or cancellation `correlation_id` of `planner`, as the dispatch log holds it.
+    pub async fn dispatched(
         &self,
         planner_id: &str,
         correlation_id: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "SELECT 1 AS one FROM dispatch_releases WHERE planner_id = $1 AND correlation_id = $2",
+    ) -> Result<Option<wes_domain::release::Dispatched>, StoreError> {
+        use wes_domain::movement::{DocumentRef, DocumentType};
+        use wes_domain::release::{Dispatched, DocumentKey, ReleaseKind};
+        let Some(r) = sqlx::query(
+            "SELECT kind, warehouse_id, document_type, document_id, document_line_no, cancelled_by
+             FROM dispatch_releases WHERE planner_id = $1 AND correlation_id = $2",
         )
         .bind(planner_id)
         .bind(correlation_id)
         .fetch_optional(&self.pool)
         .await?
-        .is_some())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Dispatched {
+            kind: word_req(&r, "kind", ReleaseKind::parse)?,
+            document: DocumentKey {
+                warehouse_id: WarehouseId::from_trusted(r.try_get::<String, _>("warehouse_id")?),
+                document: DocumentRef {
+                    doc_type: word_req(&r, "document_type", DocumentType::parse)?,
+                    id: r.try_get("document_id")?,
+                    line_no: r.try_get("document_line_no")?,
+                },
+            },
+            cancelled_by: r
+                .try_get::<Option<String>, _>("cancelled_by")?
+                .map(CorrelationId::from_trusted),
+        }))
+    }
+
+    /// The release of `document` that no CANCELLED cancelled: `(planner_id, correlation_id)`.
+    pub async fn live_release(
+        &self,
+        document: &wes_domain::release::DocumentKey,
+    ) -> Result<Option<(PlannerId, CorrelationId)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT planner_id, correlation_id FROM dispatch_releases
+             WHERE warehouse_id = $1 AND document_type = $2 AND document_id = $3
+             AND COALESCE(document_line_no, -1) = COALESCE($4, -1)
+             AND kind <> 'CANCELLED' AND cancelled_by IS NULL
+             ORDER BY kafka_offset LIMIT 1",
+        )
+        .bind(document.warehouse_id.as_str())
+        .bind(document.document.doc_type.as_str())
+        .bind(&document.document.id)
+        .bind(document.document.line_no)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok((
+                PlannerId::from_trusted(r.try_get::<String, _>("planner_id")?),
+                CorrelationId::from_trusted(r.try_get::<String, _>("correlation_id")?),
+            ))
+        })
+        .transpose()
     }
 }
 

@@ -145,6 +145,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             planner_id,
             reconcile_tolerance: config.reconcile_tolerance,
         },
+        dispatch_turn: Default::default(),
     });
     let state = Arc::new(AppState {
         app: app.clone(),
