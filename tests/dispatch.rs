@@ -80,8 +80,19 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
         422,
         "a cancellation is not cancelled"
     );
-    // Cancelled, the document takes a fresh release.
+    // Cancelled, the document takes a fresh release; r1 again is still a replay.
     assert_eq!(post(release("r2", "SH-1")).await.0, 200);
+    let (status, answer) = post(release("r1", "SH-1")).await;
+    assert_eq!((status, &answer["status"]), (200, &json!("REPLAY")));
+    // Lines of one document are documents of their own.
+    let line = |cid: &str, line_no: i64| {
+        let mut r = release(cid, "SH-L");
+        r["document_ref"]["line_no"] = json!(line_no);
+        r
+    };
+    assert_eq!(post(line("l1", 1)).await.0, 200);
+    assert_eq!(post(line("l2", 2)).await.0, 200);
+    assert_eq!(post(line("l3", 1)).await.0, 409);
 
     // Amend: the CANCELLED and the fresh release, in that order; a retry replays both.
     let amend = "/planner/v1/releases/r2/amend";
@@ -132,8 +143,42 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
         )
         .await
         .0,
-        422
+        404
     );
+    let (status, problem) = hub
+        .post(
+            "/planner/v1/releases/r3/amend",
+            ADMIN_KEY,
+            &release("r3", "SH-1"),
+        )
+        .await;
+    assert_eq!(
+        (status, &problem["field"]),
+        (422, &json!("/correlation_id"))
+    );
+    let (status, problem) = hub
+        .post(
+            "/planner/v1/releases/r3/amend",
+            ADMIN_KEY,
+            &release("r6", "SH-2"),
+        )
+        .await;
+    assert_eq!((status, &problem["field"]), (422, &json!("/document_ref")));
+    // A batch item refused at its key (c1 was used for another payload) admits nothing, so the
+    // release after it still meets r3's live release.
+    let (status, answer) = hub
+        .post(
+            RELEASES,
+            ADMIN_KEY,
+            &json!([
+                cancel("c1", "r3", "WH-Tokyo-01", "SH-1"),
+                release("r7", "SH-1")
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"][0]["problem"]["status"], 422, "{answer}");
+    assert_eq!(answer["results"][1]["problem"]["status"], 409, "{answer}");
 
     let rows = dispatched(&hub, "SH-1").await;
     let by_id = |id: &str| rows.iter().find(|(cid, _, _)| cid == id).cloned();
@@ -148,7 +193,7 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
             .filter(|(_, kind, _)| kind != "CANCELLED")
             .count(),
         3,
-        "r1, r2, r3 and nothing of r4, r5, r6: {rows:?}"
+        "r1, r2, r3 and nothing of r4 … r7: {rows:?}"
     );
     let offsets = hub.admin_get(&format!("{RELEASES}?document_id=SH-1")).await;
     let at = |id: &str| {

@@ -88,11 +88,14 @@ pub fn exit_within(mut child: Child, timeout: Duration) -> Option<std::process::
     }
 }
 
+/// The checkout under test. Read at run time (cargo and nextest set `CARGO_MANIFEST_DIR` for each
+/// test process): this support library may have been compiled for another checkout sharing the
+/// target directory, with identical sources.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir.parent().expect("workspace root").to_path_buf()
 }
 
 /// A port for a hub to listen on. Taken below Linux's ephemeral range (32768+), which the OS hands

@@ -66,6 +66,16 @@ pub fn claim_refusal(claim: Claim, what: &str, cid: &str) -> Option<Result<(), A
     }
 }
 
+/// What a keyed request adds to plain ingest.
+pub struct Admission<A> {
+    /// A rule over the new items, in order, once their keys are claimed (a replay never meets it:
+    /// it is in the log already). A refused item's key is released.
+    pub admit: A,
+    /// The items stand or fall together: if one is refused (or replays while one before it is
+    /// new), nothing is appended and the request is refused with that item's problem.
+    pub all_or_nothing: bool,
+}
+
 impl App {
     /// Validates, deduplicates and appends `items` under `(scope, owner, correlation_id)` keys.
     /// `to_event` turns one item (with its payload fingerprint and the request's instant) into its
@@ -76,6 +86,23 @@ impl App {
         owner: &str,
         items: &[Value],
         to_event: impl Fn(&Value, String, UtcMillis) -> Result<Event, Rejection>,
+    ) -> Result<Vec<ItemResult>, AppError> {
+        let admission = Admission {
+            admit: |_: &Event| Ok(()),
+            all_or_nothing: false,
+        };
+        self.ingest_admitting(scope, owner, items, to_event, admission)
+            .await
+    }
+
+    /// `ingest` with an admission rule (see [`Admission`]).
+    pub async fn ingest_admitting(
+        &self,
+        scope: IdempotencyScope,
+        owner: &str,
+        items: &[Value],
+        to_event: impl Fn(&Value, String, UtcMillis) -> Result<Event, Rejection>,
+        mut admission: Admission<impl FnMut(&Event) -> Result<(), Rejection>>,
     ) -> Result<Vec<ItemResult>, AppError> {
         let now = self.clock.now();
         let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(items.len());
@@ -101,6 +128,11 @@ impl App {
                 }
             }
         }
+        if admission.all_or_nothing
+            && let Some(refused) = results.iter_mut().find_map(Option::take)
+        {
+            return Err(refused.problem.expect("a validation result is a refusal"));
+        }
         let keys: Vec<KeyRequest> = valid
             .iter()
             .map(|(_, cid, fp, _)| KeyRequest {
@@ -112,16 +144,48 @@ impl App {
         let claims = self.keys.claim(of, now, &keys).await?;
         let mut fresh: Vec<(usize, String)> = vec![];
         let mut events: Vec<Event> = vec![];
+        let mut released: Vec<String> = vec![];
+        let mut refusal: Option<AppError> = None;
         for ((index, cid, _, event), claim) in valid.into_iter().zip(claims) {
             results[index] = match claim_refusal(claim, "a request", &cid) {
-                None => {
-                    fresh.push((index, cid));
-                    events.push(event);
-                    continue;
+                None => match (admission.admit)(&event) {
+                    Ok(()) => {
+                        fresh.push((index, cid));
+                        events.push(event);
+                        continue;
+                    }
+                    Err(rejection) => {
+                        released.push(cid.clone());
+                        Some(ItemResult::rejected(Some(cid), rejection.into()))
+                    }
+                },
+                Some(Ok(())) if admission.all_or_nothing && !fresh.is_empty() => {
+                    refusal.get_or_insert(AppError::Conflict(format!(
+                        "correlation_id {cid} is in the log already while the items before it are new: they are written together or replayed together"
+                    )));
+                    Some(ItemResult::ok(&cid, ItemStatus::Replay))
                 }
                 Some(Ok(())) => Some(ItemResult::ok(&cid, ItemStatus::Replay)),
                 Some(Err(e)) => Some(ItemResult::rejected(Some(cid), e)),
             };
+            if let Some(ItemResult {
+                problem: Some(problem),
+                ..
+            }) = &results[index]
+                && admission.all_or_nothing
+            {
+                refusal.get_or_insert(problem.clone());
+            }
+        }
+        if let Some(refusal) = refusal.filter(|_| admission.all_or_nothing) {
+            released.extend(fresh.into_iter().map(|(_, cid)| cid));
+            let released: Vec<&str> = released.iter().map(String::as_str).collect();
+            self.keys.settle(of, &[], &released).await?;
+            return Err(refusal);
+        }
+        if !released.is_empty() {
+            let released: Vec<&str> = released.iter().map(String::as_str).collect();
+            self.keys.settle(of, &[], &released).await?;
         }
         let deliveries = self.append_with_notifications(&events).await;
         let (mut done, mut failed) = (vec![], vec![]);

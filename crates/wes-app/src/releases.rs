@@ -2,10 +2,9 @@
 //! missing `correlation_id` is assigned. One live release per document: a CANCELLED names a
 //! release of its own document, once; amend = that CANCELLED, then a fresh release.
 
-use crate::ingest::ItemResult;
+use crate::ingest::{Admission, ItemResult};
 use crate::{App, AppError};
 use serde_json::{Value, json};
-use std::sync::Mutex;
 use std::time::Duration;
 use wes_domain::idempotency::IdempotencyScope;
 use wes_domain::release::{
@@ -40,8 +39,8 @@ impl App {
         self.release_items(items, false).await
     }
 
-    /// `all_or_nothing`: when an item breaks a rule, the request is refused with its rejection
-    /// and nothing is appended (an amendment's CANCELLED never goes without its release).
+    /// `all_or_nothing`: the items stand or fall together (an amendment's CANCELLED never goes
+    /// without its release): if one is refused, nothing is written and the request is refused.
     async fn release_items(
         &self,
         mut items: Vec<Value>,
@@ -64,20 +63,15 @@ impl App {
         let request_planner = PlannerId::parse(&key_owner).unwrap_or(planner_default);
         // The rules read the dispatch log, then the request appends: one request at a time in
         // this hub, and only once the projection holds everything appended before.
-        let _turn = self.dispatch_turn.lock().await;
-        let end = self.log.log_end(topics::DISPATCH).await?;
-        if !self
-            .log
-            .wait_through(ProjectionKind::DISPATCH, &end, DISPATCH_WAIT)
-            .await
-        {
+        let Ok(_turn) = tokio::time::timeout(DISPATCH_WAIT, self.dispatch_turn.lock()).await else {
             return Err(AppError::Unavailable(
-                "the dispatch projection is behind the log; retry".into(),
+                "other releases are being written; retry".into(),
             ));
-        }
-        let snapshot = Mutex::new(self.dispatch_snapshot(&items, &request_planner).await?);
+        };
+        self.dispatch_caught_up().await?;
+        let mut snapshot = self.dispatch_snapshot(&items, &request_planner).await?;
         let md = self.reads.master_data();
-        let to_event = |item: &Value, now| {
+        let to_event = |item: &Value, _fingerprint, now| {
             if planner_of(item).is_some_and(|p| p != key_owner) {
                 return Err(Rejection::malformed(
                     "/planner_id",
@@ -90,25 +84,48 @@ impl App {
                 now,
             };
             let release = validate_release(item, &md, defaults)?;
-            let mut snapshot = snapshot.lock().expect("snapshot lock");
-            check_against_dispatched(&release, &snapshot)?;
-            snapshot.record(&release);
             Ok(Event::Dispatch(DispatchEvent::from_domain(&release)))
         };
-        if all_or_nothing {
-            let before = snapshot.lock().expect("snapshot lock").clone();
-            for item in &items {
-                to_event(item, self.clock.now())?;
-            }
-            *snapshot.lock().expect("snapshot lock") = before;
-        }
-        self.ingest(
+        // The rules meet new items only, in order, each seeing the ones admitted before it.
+        let admit = |event: &Event| {
+            let Event::Dispatch(dispatch) = event else {
+                return Ok(());
+            };
+            let release = dispatch
+                .to_domain()
+                .map_err(|e| Rejection::malformed("", e.to_string()))?;
+            check_against_dispatched(&release, &snapshot)?;
+            snapshot.record(&release);
+            Ok(())
+        };
+        let admission = Admission {
+            admit,
+            all_or_nothing,
+        };
+        self.ingest_admitting(
             IdempotencyScope::Dispatch,
             &key_owner,
             &items,
-            |item, _fingerprint, now| to_event(item, now),
+            to_event,
+            admission,
         )
         .await
+    }
+
+    /// Waits until the dispatch projection holds everything in the log now.
+    async fn dispatch_caught_up(&self) -> Result<(), AppError> {
+        let end = self.log.log_end(topics::DISPATCH).await?;
+        if self
+            .log
+            .wait_through(ProjectionKind::DISPATCH, &end, DISPATCH_WAIT)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(AppError::Unavailable(
+                "the dispatch projection is behind the log; retry".into(),
+            ))
+        }
     }
 
     /// What the dispatch log holds of the documents and releases `items` name.
@@ -147,9 +164,9 @@ impl App {
     }
 
     /// Amends (or reprioritizes) the live release `original`: appends a CANCELLED of it, then
-    /// `body` as a fresh release of the same document, in that order and in one partition. The
-    /// CANCELLED's correlation id is derived from the fresh release's, so a retry with the same
-    /// body replays both.
+    /// `body` as a fresh release of the same document, in that order and in one partition, or
+    /// neither. The CANCELLED's correlation id is derived from the fresh release's, so a retry
+    /// with the same body replays both.
     pub async fn amend(
         &self,
         original: &str,
@@ -168,15 +185,46 @@ impl App {
         let fresh = map
             .entry("correlation_id")
             .or_insert_with(|| Value::String(uuid::Uuid::now_v7().to_string()))
-            .clone();
-        let planner = planner_of(&body).unwrap_or_else(|| self.settings.planner_id.to_string());
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if fresh == original {
+            return Err(Rejection::unprocessable(
+                "/correlation_id",
+                "an amendment is a fresh release: give it a new correlation_id",
+            )
+            .into());
+        }
+        let planner = match planner_of(&body) {
+            None => self.settings.planner_id.to_string(),
+            Some(named) => PlannerId::parse(&named)
+                .ok_or_else(|| {
+                    Rejection::malformed("/planner_id", "`planner_id` is not a valid id")
+                })?
+                .to_string(),
+        };
+        self.dispatch_caught_up().await?;
+        let amended = self
+            .reads
+            .dispatched(&planner, original)
+            .await?
+            .filter(|d| d.kind != wes_domain::release::ReleaseKind::Cancelled)
+            .ok_or_else(|| {
+                AppError::NotFound(format!("no release {original} of planner {planner}"))
+            })?;
+        if document_of(&body).is_some_and(|d| d != amended.document) {
+            return Err(Rejection::unprocessable(
+                "/document_ref",
+                format!(
+                    "release {original} is for {}: an amendment keeps its warehouse and document",
+                    amended.document
+                ),
+            )
+            .into());
+        }
         let cancel_id = uuid::Uuid::new_v5(
             &uuid::Uuid::NAMESPACE_OID,
-            format!(
-                "amend\u{0}{planner}\u{0}{}",
-                fresh.as_str().unwrap_or_default()
-            )
-            .as_bytes(),
+            format!("amend\u{0}{planner}\u{0}{fresh}").as_bytes(),
         );
         let cancel = json!({
             "kind": "CANCELLED",
@@ -189,7 +237,17 @@ impl App {
         body["planner_id"] = Value::String(planner);
         let mut results = self
             .release_items(vec![cancel, body], true)
-            .await?
+            .await
+            .map_err(|e| match e {
+                // The CANCELLED's field is the path's correlation id here.
+                AppError::Rejected(r) if r.field == "/cancelled_correlation_id" => {
+                    AppError::Rejected(Rejection {
+                        field: String::new(),
+                        ..r
+                    })
+                }
+                other => other,
+            })?
             .into_iter();
         match (results.next(), results.next()) {
             (Some(cancelled), Some(released)) => Ok((cancelled, released)),

@@ -487,7 +487,7 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 body: Some(schema("Release")),
                 ok: json!({"type": "object", "required": ["cancellation", "release"], "properties": {
                     "cancellation": schema("ItemResult"), "release": schema("ItemResult")}}),
-                errors: &[400, 409, 413, 415, 422],
+                errors: &[400, 404, 409, 413, 415, 422],
             },
         ),
         (

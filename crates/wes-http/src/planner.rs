@@ -36,7 +36,12 @@ pub async fn post_releases(
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     let (single, items) =
         parse_body(&headers, &bytes, state.settings.max_batch_items)?.into_items();
-    let results = state.app.release(items).await?;
+    // Runs to its end even if the client goes away: releases take turns, and a turn must not end
+    // while its writes are still on their way to the log.
+    let app = state.app.clone();
+    let results = tokio::spawn(async move { app.release(items).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("release task: {e}")))??;
     Ok(respond(single, results))
 }
 
@@ -54,7 +59,10 @@ pub async fn amend_release(
             "an amendment is one release object, not an array",
         ));
     };
-    let (cancellation, release) = state.app.amend(&original, release).await?;
+    let app = state.app.clone();
+    let (cancellation, release) = tokio::spawn(async move { app.amend(&original, release).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("amend task: {e}")))??;
     if cancellation.problem.is_some() {
         return Ok(single_response(cancellation));
     }

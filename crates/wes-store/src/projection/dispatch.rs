@@ -10,7 +10,7 @@ impl Projection for Dispatch {
     const SPEC: Spec = Spec::new("dispatch", &[topics::DISPATCH], TABLES, INDEXES);
 
     /// A release or a cancellation, once per (planner, correlation id); a cancellation marks the
-    /// release it names.
+    /// release it names, the first one only, whichever of the two is read first.
     async fn apply_one(conn: &mut Conn, t: &Tables, r: &Record<'_>) -> Applied {
         let Event::Dispatch(e) = r.event else {
             return Ok(false);
@@ -40,12 +40,24 @@ impl Projection for Dispatch {
         }
         if let Some(original) = &e.cancelled_correlation_id {
             let sql = format!(
-                "UPDATE {releases} SET cancelled_by = $1 WHERE planner_id = $2 AND correlation_id = $3"
+                "UPDATE {releases} SET cancelled_by = COALESCE(cancelled_by, $1) WHERE planner_id = $2 AND correlation_id = $3"
             );
             sqlx::query(&sql)
                 .bind(&e.correlation_id)
                 .bind(&e.planner_id)
                 .bind(original)
+                .execute(&mut *conn)
+                .await?;
+        } else {
+            // A CANCELLED read before the release it names (another partition) marks it now.
+            let sql = format!(
+                "UPDATE {releases} SET cancelled_by = (SELECT MIN(c.correlation_id) FROM {releases} c
+                 WHERE c.planner_id = $1 AND c.cancelled_correlation_id = $2)
+                 WHERE planner_id = $1 AND correlation_id = $2 AND cancelled_by IS NULL"
+            );
+            sqlx::query(&sql)
+                .bind(&e.planner_id)
+                .bind(&e.correlation_id)
                 .execute(&mut *conn)
                 .await?;
         }
