@@ -487,3 +487,94 @@ async fn the_watcher_flags_a_late_movement_and_decides_a_stale_pending_window() 
     );
     assert_eq!(decisions(&events).len(), 1);
 }
+
+/// A release event for admission scenarios: its correlation id is `cid`.
+fn dispatch_of(item: &serde_json::Value) -> Event {
+    let cid = item["correlation_id"].as_str().unwrap();
+    Event::Dispatch(wes_events::DispatchEvent::from_domain(
+        &wes_domain::release::Release {
+            kind: wes_domain::release::ReleaseKind::ShipperReleased,
+            correlation_id: CorrelationId::parse(cid).unwrap(),
+            planner_id: PlannerId::parse("planner").unwrap(),
+            warehouse_id: WarehouseId::parse("WH-Tokyo-01").unwrap(),
+            document_ref: wes_domain::movement::DocumentRef {
+                doc_type: wes_domain::movement::DocumentType::Shipper,
+                id: cid.into(),
+                line_no: None,
+            },
+            routing: Default::default(),
+            lines: vec![],
+            released_at: UtcMillis(0),
+            priority: 0,
+            cancelled_correlation_id: None,
+        },
+    ))
+}
+
+/// Admits every item but `b`.
+fn refuse_b(event: &Event) -> Result<(), Rejection> {
+    match event {
+        Event::Dispatch(d) if d.correlation_id == "b" => {
+            Err(Rejection::conflict("/document_ref", "b may not pass"))
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn admitting(
+    memory: &Arc<Memory>,
+    all_or_nothing: bool,
+) -> Result<Vec<crate::ingest::ItemResult>, AppError> {
+    let items = [
+        json!({"correlation_id": "a"}),
+        json!({"correlation_id": "b"}),
+    ];
+    let admission = crate::ingest::Admission {
+        admit: refuse_b,
+        all_or_nothing,
+    };
+    memory
+        .app()
+        .ingest_admitting(
+            wes_domain::idempotency::IdempotencyScope::Dispatch,
+            "planner",
+            &items,
+            |item, _, _| Ok(dispatch_of(item)),
+            admission,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn an_item_the_admission_refuses_is_not_written_and_its_key_is_free_again() {
+    // Given two new items, the second refused by the admission rule
+    let memory = Memory::new();
+    // When they are ingested item by item
+    let results = admitting(&memory, false).await.unwrap();
+    // Then the first is written, the second refused with the rule's problem, its key released
+    assert_eq!(results[0].status, crate::ingest::ItemStatus::Accepted);
+    assert!(matches!(
+        results[1].problem,
+        Some(AppError::Rejected(ref r)) if r.kind == RejectionKind::Conflict
+    ));
+    assert_eq!(memory.appended().len(), 1);
+    let keys = memory.keys.lock().unwrap();
+    assert!(keys.keys().any(|(_, _, cid)| cid == "a"));
+    assert!(!keys.keys().any(|(_, _, cid)| cid == "b"));
+}
+
+#[tokio::test]
+async fn all_or_nothing_writes_nothing_when_one_item_is_refused() {
+    // Given the same two items, to stand or fall together
+    let memory = Memory::new();
+    // When they are ingested
+    let refused = admitting(&memory, true).await;
+    // Then the request is refused with the second item's problem, nothing is written and no key
+    // is left claimed
+    assert!(
+        matches!(refused, Err(AppError::Rejected(ref r)) if r.detail == "b may not pass"),
+        "{refused:?}"
+    );
+    assert!(memory.appended().is_empty());
+    assert!(memory.keys.lock().unwrap().is_empty());
+}
