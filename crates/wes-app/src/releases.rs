@@ -139,13 +139,6 @@ impl App {
             if let Some(document) = document_of(item)
                 && let Some((planner, live)) = self.reads.live_release(&document).await?
             {
-                if let Some(dispatched) = self
-                    .reads
-                    .dispatched(planner.as_str(), live.as_str())
-                    .await?
-                {
-                    snapshot.knows(planner.clone(), live.clone(), dispatched);
-                }
                 snapshot.knows_live(document, planner, live);
             }
             if let Some(original) = item
