@@ -2,6 +2,7 @@
 //! release once, amendment as CANCELLED + fresh release — through the real broker.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 use wes_tests::*;
 
 const RELEASES: &str = "/planner/v1/releases";
@@ -9,7 +10,7 @@ const RELEASES: &str = "/planner/v1/releases";
 fn release(cid: &str, document: &str) -> Value {
     json!({"kind": "SHIPPER_RELEASED", "correlation_id": cid, "planner_id": "fgai-wms", "warehouse_id": "WH-Tokyo-01",
            "document_ref": {"type": "SHIPPER", "id": document},
-           "routing": {"operations": [{"op_id": "op-1", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1"}]},
+           "routing": {"ops": [{"op_id": "op-1", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1"}]},
            "meta": {"priority": 5}})
 }
 
@@ -44,6 +45,15 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
         async move { hub.post(RELEASES, ADMIN_KEY, &body).await }
     };
     assert_eq!(post(release("r1", "SH-1")).await.0, 200);
+    let operations = eventually("r1 is projected", Duration::from_secs(10), || async {
+        let listed = hub.admin_get(&format!("{RELEASES}?document_id=SH-1")).await;
+        listed["releases"][0]["operations"].as_i64()
+    })
+    .await;
+    assert_eq!(
+        operations, 1,
+        "`routing.ops`, the contract's name, carries them"
+    );
     // A second release of a document with a live release: 409, naming the live one.
     let (status, problem) = post(release("r2", "SH-1")).await;
     assert_eq!(status, 409, "{problem}");
@@ -119,7 +129,7 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
     );
     // An amendment that breaks a rule appends nothing: r3 stays live.
     let mut broken = release("r4", "SH-1");
-    broken["routing"]["operations"][0]["sku"] = json!("SKU-NOPE");
+    broken["routing"]["ops"][0]["sku"] = json!("SKU-NOPE");
     let (status, problem) = hub
         .post("/planner/v1/releases/r3/amend", ADMIN_KEY, &broken)
         .await;

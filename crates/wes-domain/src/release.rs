@@ -123,17 +123,19 @@ fn string_list(value: Option<&Value>, field: &str) -> Result<Vec<String>, Reject
     }
 }
 
+/// One operation of `routing.{list}` (`ops`, or its alias `operations`).
 fn parse_operation(
+    list: &str,
     index: usize,
     value: &Value,
     md: &MasterData,
     warehouse: &WarehouseId,
 ) -> Result<Operation, Rejection> {
-    let at = |name: &str| format!("/routing/operations/{index}/{name}");
+    let at = |name: &str| format!("/routing/{list}/{index}/{name}");
     let f = Fields::of(value)
         .map_err(|_| Rejection::malformed(&at(""), "an operation must be an object"))?;
     let relocate = |r: Rejection| Rejection {
-        field: format!("/routing/operations/{index}{}", r.field),
+        field: format!("/routing/{list}/{index}{}", r.field),
         ..r
     };
     let op_id = f.req_str("op_id").map_err(relocate)?.to_owned();
@@ -226,16 +228,27 @@ fn parse_routing(
     };
     let f = Fields::of(value)
         .map_err(|_| Rejection::malformed("/routing", "`routing` must be an object"))?;
-    let operations = match f.raw("operations") {
+    // The contract names the list `ops`; `operations` is accepted too.
+    let (list, given) = match (f.raw("ops"), f.raw("operations")) {
+        (Some(_), Some(_)) => {
+            return Err(Rejection::malformed(
+                "/routing",
+                "give the operations once: `ops` (the contract's name) or `operations`",
+            ));
+        }
+        (Some(ops), None) => ("ops", Some(ops)),
+        (None, operations) => ("operations", operations),
+    };
+    let operations = match given {
         None => vec![],
         Some(Value::Array(ops)) => ops
             .iter()
             .enumerate()
-            .map(|(i, op)| parse_operation(i, op, md, warehouse))
+            .map(|(i, op)| parse_operation(list, i, op, md, warehouse))
             .collect::<Result<_, _>>()?,
         Some(_) => {
             return Err(Rejection::malformed(
-                "/routing/operations",
+                &format!("/routing/{list}"),
                 "expected an array",
             ));
         }
@@ -364,8 +377,8 @@ pub fn validate_release(
         }
         (_, None) if routing.operations.is_empty() => {
             return Err(Rejection::malformed(
-                "/routing/operations",
-                "a release carries its routing inline: at least one operation",
+                "/routing/ops",
+                "a release carries its routing inline: at least one operation in `routing.ops`",
             ));
         }
         (_, None) => {}
@@ -566,6 +579,59 @@ mod tests {
             priority: 0,
             cancelled_correlation_id: cancels.map(|c| CorrelationId::parse(c).unwrap()),
         }
+    }
+
+    #[test]
+    fn routing_takes_the_contracts_ops_or_operations_but_not_both() {
+        use crate::masterdata::{Location, Sku, Tracking, Warehouse};
+        let md = MasterData::new(
+            vec![Warehouse {
+                warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+                name: "x".into(),
+            }],
+            vec![Sku {
+                sku: SkuCode::parse("S").unwrap(),
+                base_uom: "EA".into(),
+                tracking: Tracking::None,
+                description: String::new(),
+            }],
+            vec![Location {
+                warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+                location: LocationCode::parse("A").unwrap(),
+            }],
+            vec![],
+        );
+        let with_routing = |routing: Value| {
+            let body = serde_json::json!({"kind": "SHIPPER_RELEASED", "warehouse_id": "WH-1",
+                "document_ref": {"type": "SHIPPER", "id": "SH-1"}, "routing": routing});
+            let defaults = ReleaseDefaults {
+                planner_id: PlannerId::parse("P").unwrap(),
+                correlation_id: CorrelationId::parse("c").unwrap(),
+                now: UtcMillis(0),
+            };
+            validate_release(&body, &md, defaults)
+        };
+        let op = serde_json::json!([{"op_id": "op-1", "kind": "PICK", "sku": "S", "qty": 1, "from_location": "A"}]);
+        let by_ops = with_routing(serde_json::json!({"ops": op})).unwrap();
+        let by_operations = with_routing(serde_json::json!({"operations": op})).unwrap();
+        assert_eq!(by_ops, by_operations);
+        assert_eq!(by_ops.routing.operations.len(), 1);
+        let both = with_routing(serde_json::json!({"ops": op, "operations": op})).unwrap_err();
+        assert_eq!(both.field, "/routing");
+        let unknown_sku = serde_json::json!([{"op_id": "op-1", "kind": "PICK", "sku": "NOPE"}]);
+        assert_eq!(
+            with_routing(serde_json::json!({"ops": unknown_sku}))
+                .unwrap_err()
+                .field,
+            "/routing/ops/0/sku",
+            "problems point at the list as sent"
+        );
+        assert_eq!(
+            with_routing(serde_json::json!({"ops": []}))
+                .unwrap_err()
+                .field,
+            "/routing/ops"
+        );
     }
 
     /// Checks `r` and, when it passes, records it (as a request does item by item).

@@ -792,7 +792,7 @@ fn components() -> Value {
                 "kind": {"enum": ["SHIPPER_RELEASED", "RECEIVER_EXPECTED", "WORKORDER_RELEASED", "TRANSFER_OUT_RELEASED", "TRANSFER_IN_EXPECTED", "VASORDER_RELEASED", "REFURBISH_ORDER_RELEASED", "CANCELLED"]},
                 "correlation_id": text("Assigned when missing."), "planner_id": text("Defaults to the hub's WES_PLANNER_ID."),
                 "warehouse_id": id, "document_ref": schema("DocumentRef"),
-                "routing": {"type": "object", "description": "The whole recipe inline: ordered `operations` (op_id, kind, sku, qty, locations, carton, dock, expected time/cost, bom_deltas, skills, resources, …); unknown fields are kept.", "properties": {"operations": {"type": "array", "items": {"type": "object", "required": ["op_id", "kind"]}}}},
+                "routing": {"type": "object", "description": "The whole recipe inline: ordered `ops` (op_id, kind, sku, qty, locations, carton, dock, expected time/cost, bom_deltas, skills, resources, …; `operations` is accepted instead, not both); unknown operation fields are kept.", "properties": {"ops": {"type": "array", "items": {"type": "object", "required": ["op_id", "kind"]}}, "operations": {"type": "array", "items": {"type": "object", "required": ["op_id", "kind"]}}}},
                 "meta": {"type": "object", "properties": {"priority": {"type": "integer"}, "released_at": time}},
                 "lines": {"type": "array", "items": {"type": "object"}, "description": "Expected lines (ASN-driven receivers)."},
                 "cancelled_correlation_id": text("CANCELLED only: the release it cancels.")}},
