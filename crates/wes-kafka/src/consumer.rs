@@ -114,8 +114,8 @@ pub async fn positions_of(
 ///
 /// The broker's time index answers this, but the embedded broker (tansu 0.6) answers 0 for an
 /// instant after the last record, which would start the read over. So an answer short of the end
-/// is checked against the partition's last record: when that is older than `at`, the read starts
-/// at the end.
+/// (read before the question) is checked against the last record below that end: when that is
+/// older than `at`, the read starts at the end.
 pub async fn offsets_at(
     bootstrap: &str,
     topic: &str,
@@ -125,18 +125,22 @@ pub async fn offsets_at(
     tokio::task::spawn_blocking(move || {
         let client = metadata_client(&bootstrap)?;
         let count = partitions(&client, &topic)?;
+        // The ends first: a record appended after them (younger than `at`) cannot make an older
+        // end look like the broker's answer.
+        let ends = (0..count)
+            .map(|partition| watermarks(&client, &topic, partition))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut query = TopicPartitionList::new();
         for partition in 0..count {
             query.add_partition_offset(&topic, partition, Offset::Offset(at))?;
         }
         let answers = client.offsets_for_times(query, METADATA_TIMEOUT)?;
         let mut starts = vec![];
-        for partition in 0..count {
-            let (low, high) = watermarks(&client, &topic, partition)?;
+        for (partition, (low, high)) in (0..count).zip(ends) {
             let answered = answers
                 .find_partition(&topic, partition)
                 .and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o.clamp(low, high)),
+                    Offset::Offset(o) => Some(o.max(low)),
                     _ => None,
                 })
                 .unwrap_or(high);
