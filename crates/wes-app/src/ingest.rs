@@ -177,15 +177,16 @@ impl App {
                 refusal.get_or_insert(problem.clone());
             }
         }
-        if let Some(refusal) = refusal.filter(|_| admission.all_or_nothing) {
-            released.extend(fresh.into_iter().map(|(_, cid)| cid));
-            let released: Vec<&str> = released.iter().map(String::as_str).collect();
-            self.keys.settle(of, &[], &released).await?;
-            return Err(refusal);
+        // Only all-or-nothing requests are refused as a whole: then every key they took is freed.
+        if refusal.is_some() {
+            released.extend(fresh.drain(..).map(|(_, cid)| cid));
         }
         if !released.is_empty() {
             let released: Vec<&str> = released.iter().map(String::as_str).collect();
             self.keys.settle(of, &[], &released).await?;
+        }
+        if let Some(refusal) = refusal {
+            return Err(refusal);
         }
         let deliveries = self.append_with_notifications(&events).await;
         let (mut done, mut failed) = (vec![], vec![]);

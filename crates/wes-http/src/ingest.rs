@@ -134,13 +134,17 @@ pub fn check_warehouses(items: &[Value], partner: &Partner) -> Result<(), ApiErr
 pub fn single_response(result: ItemResult) -> Response {
     match result.problem {
         Some(problem) => ApiError::from(problem).into_response(),
-        None => Json(json!({
-            "correlation_id": result.correlation_id,
-            "status": result.status.as_str(),
-            "replay": result.status == ItemStatus::Replay,
-        }))
-        .into_response(),
+        None => Json(accepted(&result)).into_response(),
     }
+}
+
+/// An accepted or replayed item as it is answered: `{correlation_id, status, replay}`.
+pub fn accepted(result: &ItemResult) -> Value {
+    json!({
+        "correlation_id": result.correlation_id,
+        "status": result.status.as_str(),
+        "replay": result.status == ItemStatus::Replay,
+    })
 }
 
 /// The contract's response for an array body: per-item results in input order.

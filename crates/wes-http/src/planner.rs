@@ -1,7 +1,7 @@
 //! Planner-internal API (admin key): releases to dispatch, ledger queries, projections.
 
 use crate::auth::Admin;
-use crate::ingest::{Body, parse_body, read_body, respond, single_response};
+use crate::ingest::{Body, accepted, parse_body, read_body, respond, single_response};
 use crate::problem::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query};
@@ -69,12 +69,8 @@ pub async fn amend_release(
     if release.problem.is_some() {
         return Ok(single_response(release));
     }
-    let answer = |r: &wes_app::ingest::ItemResult| {
-        json!({"correlation_id": r.correlation_id, "status": r.status.as_str(),
-               "replay": r.status == wes_app::ingest::ItemStatus::Replay})
-    };
     Ok(
-        Json(json!({"cancellation": answer(&cancellation), "release": answer(&release)}))
+        Json(json!({"cancellation": accepted(&cancellation), "release": accepted(&release)}))
             .into_response(),
     )
 }
