@@ -11,7 +11,7 @@ fn release(cid: &str, document: &str) -> Value {
     json!({"kind": "SHIPPER_RELEASED", "correlation_id": cid, "planner_id": "fgai-wms", "warehouse_id": "WH-Tokyo-01",
            "document_ref": {"type": "SHIPPER", "id": document},
            "routing": {"ops": [{"op_id": "op-1", "kind": "PICK", "sku": "SKU-WIDGET-RED-LG", "qty": 12, "from_location": "A.12.3.1"}]},
-           "meta": {"priority": 5}})
+           "meta": {"priority": "NORMAL"}})
 }
 
 fn cancel(cid: &str, of: &str, warehouse: &str, document: &str) -> Value {
@@ -107,7 +107,7 @@ async fn the_rules_of_releases_and_cancellations_hold(db: Db) {
     // Amend: the CANCELLED and the fresh release, in that order; a retry replays both.
     let amend = "/planner/v1/releases/r2/amend";
     let mut amended = release("r3", "SH-1");
-    amended["meta"]["priority"] = json!(9);
+    amended["meta"]["priority"] = json!("URGENT");
     let (status, answer) = hub.post(amend, ADMIN_KEY, &amended).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["cancellation"]["status"], "ACCEPTED");

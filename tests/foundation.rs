@@ -312,7 +312,7 @@ async fn releases_reach_the_dispatch_topic_in_order(db: Db) {
         .map(|l| l["event"]["correlation_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["cid-101", "cid-102", "cid-103", "cid-big"]);
-    let released_at = lines[0]["event"]["released_at"]
+    let released_at = lines[0]["event"]["meta"]["released_at"]
         .as_str()
         .unwrap_or_default();
     assert!(
@@ -538,7 +538,7 @@ async fn rebuilding_every_projection_equals_live(db: Db) {
     let table = hub.cli().args(["projections", "status"]).output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
     let rows: Vec<&str> = table.lines().skip(1).collect();
-    assert_eq!(rows.len(), 7, "{table}");
+    assert_eq!(rows.len(), 8, "{table}");
     assert!(
         rows.iter()
             .all(|r| r.split_whitespace().collect::<Vec<_>>()[1..4] == ["yes", "yes", "0"]),

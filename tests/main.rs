@@ -12,3 +12,4 @@ mod operations;
 mod realtime;
 mod reconcile;
 mod registry;
+mod transports;

@@ -30,6 +30,10 @@ def enums(node):
             yield from enums(value)
 
 
+# Fields added to records since the previous schemas (all with defaults).
+ADDED_FIELDS = {"expected_cost_decimal", "priority_level", "envelope"}
+
+
 def before_defaults(doc):
     """The schema before enum defaults, uuid event ids and exact costs."""
     def undo(node):
@@ -38,7 +42,7 @@ def before_defaults(doc):
                 node.pop("default", None)
                 node["symbols"] = [s for s in node["symbols"] if s != "UNKNOWN"]
             if isinstance(node.get("fields"), list):
-                node["fields"] = [f for f in node["fields"] if f["name"] != "expected_cost_decimal"]
+                node["fields"] = [f for f in node["fields"] if f["name"] not in ADDED_FIELDS]
             if node.get("logicalType") == "uuid":
                 del node["logicalType"]
             for value in node.values():

@@ -6,7 +6,8 @@
 //! - `confirmations`: confirm → reconcile → decide a window (`reconciler`);
 //! - `resolutions`: the three supervisor resolutions of a DISCREPANCY window;
 //! - `watcher`: the window watcher, a reactor (late movements, windows left PENDING);
-//! - `masterdata`: master-data bundles; `releases`: dispatch releases; `supervisor`: queue steps.
+//! - `masterdata`: master-data bundles; `releases`: dispatch releases; `supervisor`: queue steps;
+//! - `transports`: each warehouse's dispatch transport; `polling`: poll-mode dispatch pages and acks.
 //!
 //! Where the coming capabilities go: a station command handler is a module here beside
 //! `confirmations`; webhook delivery and induction metering are reactors beside `watcher`.
@@ -16,11 +17,14 @@ pub mod error;
 pub mod ingest;
 pub mod live;
 pub mod masterdata;
+pub mod polling;
 pub mod ports;
 pub mod reconciler;
 pub mod releases;
 pub mod resolutions;
+pub mod secrets;
 pub mod supervisor;
+pub mod transports;
 pub mod watcher;
 pub mod windows;
 
@@ -53,4 +57,8 @@ pub struct App {
     pub settings: AppSettings,
     /// Release requests take turns in this hub: their rules read the dispatch log, then append.
     pub dispatch_turn: tokio::sync::Mutex<()>,
+    /// Poll-mode acks take turns in this hub: each is judged against the one before.
+    pub poll_turn: tokio::sync::Mutex<()>,
+    /// Seals and opens webhook secrets.
+    pub secrets: secrets::SecretBox,
 }

@@ -5,10 +5,12 @@ use crate::ports::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use wes_domain::dispatch_transport::PollCursor;
 use wes_domain::masterdata::MasterData;
 use wes_domain::reconcile::{Totals, WindowKey};
+use wes_domain::release::Envelope;
 use wes_domain::release::{Dispatched, DocumentKey};
-use wes_domain::{CorrelationId, PlannerId, UtcMillis, WarehouseId};
+use wes_domain::{CorrelationId, PartnerId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_kafka::EventProducer;
 use wes_projector::Projector;
@@ -149,6 +151,28 @@ impl ReadModels for SqlStore {
         document: &DocumentKey,
     ) -> AppResult<Option<(PlannerId, CorrelationId)>> {
         Ok(self.store.live_release(document).await?)
+    }
+
+    async fn poll_page(
+        &self,
+        warehouse: &WarehouseId,
+        after: Option<PollCursor>,
+        start: &[(i32, i64)],
+        limit: i64,
+    ) -> AppResult<Vec<(PollCursor, Envelope)>> {
+        Ok(self.store.poll_page(warehouse, after, start, limit).await?)
+    }
+
+    async fn has_release_at(&self, warehouse: &WarehouseId, cursor: PollCursor) -> AppResult<bool> {
+        Ok(self.store.has_release_at(warehouse, cursor).await?)
+    }
+
+    async fn poll_acked(
+        &self,
+        warehouse: &WarehouseId,
+        executor: &PartnerId,
+    ) -> AppResult<Option<PollCursor>> {
+        Ok(self.store.poll_acked(warehouse, executor).await?)
     }
 }
 

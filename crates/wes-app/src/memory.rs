@@ -6,9 +6,11 @@ use crate::{App, AppSettings};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wes_domain::dispatch_transport::PollCursor;
 use wes_domain::idempotency::{Claim, IdempotencyScope, KeyState, StoredKey, decide};
 use wes_domain::masterdata::*;
 use wes_domain::reconcile::{Totals, WindowKey};
+use wes_domain::release::Envelope;
 use wes_domain::release::{Dispatched, DocumentKey};
 use wes_domain::*;
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
@@ -102,6 +104,8 @@ impl Memory {
                 reconcile_tolerance: 0,
             },
             dispatch_turn: Default::default(),
+            poll_turn: Default::default(),
+            secrets: crate::secrets::SecretBox::new(&[7; crate::secrets::KEY_LEN]),
         }
     }
 
@@ -233,6 +237,25 @@ impl ReadModels for Memory {
     }
 
     async fn live_release(&self, _: &DocumentKey) -> AppResult<Option<(PlannerId, CorrelationId)>> {
+        Ok(None)
+    }
+
+    // Poll-mode dispatch is tested against the real store (tests/transports.rs).
+    async fn poll_page(
+        &self,
+        _: &WarehouseId,
+        _: Option<PollCursor>,
+        _: &[(i32, i64)],
+        _: i64,
+    ) -> AppResult<Vec<(PollCursor, Envelope)>> {
+        Ok(vec![])
+    }
+
+    async fn has_release_at(&self, _: &WarehouseId, _: PollCursor) -> AppResult<bool> {
+        Ok(false)
+    }
+
+    async fn poll_acked(&self, _: &WarehouseId, _: &PartnerId) -> AppResult<Option<PollCursor>> {
         Ok(None)
     }
 }

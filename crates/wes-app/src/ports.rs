@@ -4,11 +4,12 @@
 use crate::AppError;
 use std::sync::Arc;
 use std::time::Duration;
+use wes_domain::dispatch_transport::PollCursor;
 use wes_domain::idempotency::{Claim, IdempotencyScope};
 use wes_domain::masterdata::MasterData;
 use wes_domain::reconcile::{Totals, WindowKey};
-use wes_domain::release::{Dispatched, DocumentKey};
-use wes_domain::{CorrelationId, PlannerId, UtcMillis, WarehouseId};
+use wes_domain::release::{Dispatched, DocumentKey, Envelope};
+use wes_domain::{CorrelationId, PartnerId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
 use wes_store::idempotency::KeyRequest;
@@ -104,6 +105,22 @@ pub trait ReadModels: Send + Sync {
         &self,
         document: &DocumentKey,
     ) -> AppResult<Option<(PlannerId, CorrelationId)>>;
+    /// Up to `limit` releases of `warehouse` in log order: after `after`, or from `start`.
+    async fn poll_page(
+        &self,
+        warehouse: &WarehouseId,
+        after: Option<PollCursor>,
+        start: &[(i32, i64)],
+        limit: i64,
+    ) -> AppResult<Vec<(PollCursor, Envelope)>>;
+    /// Whether a release of `warehouse` is at `cursor` in the dispatch projection.
+    async fn has_release_at(&self, warehouse: &WarehouseId, cursor: PollCursor) -> AppResult<bool>;
+    /// `executor`'s acknowledged position in `warehouse`'s dispatch log.
+    async fn poll_acked(
+        &self,
+        warehouse: &WarehouseId,
+        executor: &PartnerId,
+    ) -> AppResult<Option<PollCursor>>;
 }
 
 /// The window watcher's durable work state.

@@ -505,8 +505,9 @@ fn dispatch_of(item: &serde_json::Value) -> Event {
             routing: Default::default(),
             lines: vec![],
             released_at: UtcMillis(0),
-            priority: 0,
+            priority: wes_domain::release::Priority::Normal,
             cancelled_correlation_id: None,
+            envelope: Default::default(),
         },
     ))
 }

@@ -5,6 +5,7 @@
 pub mod amount;
 pub mod canonical_json;
 pub mod capacity;
+pub mod dispatch_transport;
 pub mod exception;
 pub mod fields;
 pub mod idempotency;

@@ -106,6 +106,8 @@ pub struct MasterData {
     pub skus: HashMap<SkuCode, Sku>,
     pub locations: HashMap<WarehouseId, BTreeSet<LocationCode>>,
     pub partners: HashMap<PartnerId, Partner>,
+    /// How each warehouse's releases reach its executor (none: not configured).
+    pub transports: HashMap<WarehouseId, crate::dispatch_transport::DispatchTransport>,
     /// (key digest, partner), scanned in full on every look-up (see `partner_for_key`).
     partner_keys: Vec<(String, PartnerId)>,
     partner_by_cert: HashMap<String, PartnerId>,

@@ -26,6 +26,45 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// How urgent a release is (contract §2, `meta.priority`).
+    Priority {
+        Low = "LOW",
+        Normal = "NORMAL",
+        High = "HIGH",
+        Urgent = "URGENT",
+    }
+);
+
+impl Priority {
+    /// The number written beside the word for readers of the schema before it (and the number
+    /// planners sent before the word): LOW -1, NORMAL 0, HIGH 1, URGENT 2.
+    pub fn rank(self) -> i32 {
+        match self {
+            Priority::Low => -1,
+            Priority::Normal => 0,
+            Priority::High => 1,
+            Priority::Urgent => 2,
+        }
+    }
+
+    /// The word of a number: below 0 LOW, 0 NORMAL, 1 HIGH, above URGENT.
+    pub fn from_rank(rank: i64) -> Priority {
+        match rank {
+            ..0 => Priority::Low,
+            0 => Priority::Normal,
+            1 => Priority::High,
+            _ => Priority::Urgent,
+        }
+    }
+}
+
+/// The contract's JSON envelope of a release, as the planner sent it (unknown fields included),
+/// with what the hub filled in: `correlation_id`, `planner_id`, `meta.released_at`,
+/// `meta.priority` as a word, and the list of operations under the contract's name `ops`. Every
+/// transport delivers this object.
+pub type Envelope = serde_json::Map<String, Value>;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BomDelta {
     pub sku: SkuCode,
@@ -79,8 +118,9 @@ pub struct Release {
     pub routing: Routing,
     pub lines: Vec<ExpectedLine>,
     pub released_at: UtcMillis,
-    pub priority: i32,
+    pub priority: Priority,
     pub cancelled_correlation_id: Option<CorrelationId>,
+    pub envelope: Envelope,
 }
 
 /// What the caller did not send and the hub fills in.
@@ -218,13 +258,14 @@ fn parse_operation(
     })
 }
 
+/// The routing, and the name the list of operations was sent under.
 fn parse_routing(
     value: Option<&Value>,
     md: &MasterData,
     warehouse: &WarehouseId,
-) -> Result<Routing, Rejection> {
+) -> Result<(Routing, &'static str), Rejection> {
     let Some(value) = value else {
-        return Ok(Routing::default());
+        return Ok((Routing::default(), "ops"));
     };
     let f = Fields::of(value)
         .map_err(|_| Rejection::malformed("/routing", "`routing` must be an object"))?;
@@ -253,11 +294,34 @@ fn parse_routing(
             ));
         }
     };
-    Ok(Routing {
+    let routing = Routing {
         operations,
         expected_duration_seconds: f.opt_i64("expected_duration_seconds")?,
         requirements: string_list(f.raw("requirements"), "/routing/requirements")?,
-    })
+    };
+    Ok((routing, list))
+}
+
+/// `meta.priority`: the contract's word; a number (what planners sent before the word) is
+/// still accepted and read by `Priority::from_rank`.
+fn parse_priority(value: Option<&Value>) -> Result<Priority, Rejection> {
+    let field = "/meta/priority";
+    match value {
+        None | Some(Value::Null) => Ok(Priority::Normal),
+        Some(Value::String(word)) => Priority::parse(word).ok_or_else(|| {
+            Rejection::malformed(
+                field,
+                format!("priority {word:?} is not one of {}", Priority::words()),
+            )
+        }),
+        Some(Value::Number(n)) => n.as_i64().map(Priority::from_rank).ok_or_else(|| {
+            Rejection::malformed(field, "a numeric priority must be a whole number")
+        }),
+        Some(_) => Err(Rejection::malformed(
+            field,
+            format!("priority is one of {}", Priority::words()),
+        )),
+    }
 }
 
 fn parse_lines(value: Option<&Value>, md: &MasterData) -> Result<Vec<ExpectedLine>, Rejection> {
@@ -329,7 +393,7 @@ pub fn validate_release(
         Some(v) => crate::parse::document_ref("/document_ref", v)?,
     };
     let (released_at, priority) = match f.raw("meta") {
-        None => (defaults.now, 0),
+        None => (defaults.now, Priority::Normal),
         Some(meta) => {
             let m = Fields::of(meta)
                 .map_err(|_| Rejection::malformed("/meta", "`meta` must be an object"))?;
@@ -345,21 +409,11 @@ pub fn validate_release(
                     )
                 })?,
             };
-            let priority = m
-                .opt_i64("priority")
-                .map_err(|r| Rejection {
-                    field: "/meta/priority".into(),
-                    ..r
-                })?
-                .unwrap_or(0);
-            let priority = i32::try_from(priority).map_err(|_| {
-                Rejection::malformed("/meta/priority", "`priority` is out of range")
-            })?;
-            (released_at, priority)
+            (released_at, parse_priority(m.raw("priority"))?)
         }
     };
     let cancelled_correlation_id = f.opt_id("cancelled_correlation_id", CorrelationId::parse)?;
-    let routing = parse_routing(f.raw("routing"), md, &warehouse_id)?;
+    let (routing, ops_name) = parse_routing(f.raw("routing"), md, &warehouse_id)?;
     let lines = parse_lines(f.raw("lines"), md)?;
     match (kind, &cancelled_correlation_id) {
         (ReleaseKind::Cancelled, None) => {
@@ -383,6 +437,25 @@ pub fn validate_release(
         }
         (_, None) => {}
     }
+    let mut envelope = body.as_object().cloned().unwrap_or_default();
+    envelope.insert("correlation_id".into(), correlation_id.as_str().into());
+    envelope.insert("planner_id".into(), planner_id.as_str().into());
+    if let Some(Value::Object(routing)) = envelope.get_mut("routing")
+        && let Some(list) = routing.remove(ops_name)
+    {
+        routing.insert("ops".into(), list);
+    }
+    // A null `meta` (validated as absent) becomes the object the hub fills.
+    let meta = envelope.entry("meta").or_insert(Value::Null);
+    if meta.is_null() {
+        *meta = Value::Object(Default::default());
+    }
+    if let Value::Object(meta) = meta {
+        if meta.get("released_at").is_none_or(Value::is_null) {
+            meta.insert("released_at".into(), released_at.to_rfc3339().into());
+        }
+        meta.insert("priority".into(), priority.as_str().into());
+    }
     Ok(Release {
         kind,
         correlation_id,
@@ -394,7 +467,120 @@ pub fn validate_release(
         released_at,
         priority,
         cancelled_correlation_id,
+        envelope,
     })
+}
+
+impl Release {
+    /// The envelope of a release recorded before the hub kept the one it was sent: rebuilt from
+    /// the typed fields (unknown fields of operations come back from `attributes`).
+    pub fn derived_envelope(&self) -> Envelope {
+        let mut envelope = Envelope::new();
+        envelope.insert("kind".into(), self.kind.as_str().into());
+        envelope.insert("correlation_id".into(), self.correlation_id.as_str().into());
+        envelope.insert("planner_id".into(), self.planner_id.as_str().into());
+        envelope.insert("warehouse_id".into(), self.warehouse_id.as_str().into());
+        let d = &self.document_ref;
+        let mut document_ref = serde_json::json!({"type": d.doc_type.as_str(), "id": d.id});
+        if let Some(line) = d.line_no {
+            document_ref["line_no"] = line.into();
+        }
+        envelope.insert("document_ref".into(), document_ref);
+        if let Some(cancelled) = &self.cancelled_correlation_id {
+            envelope.insert("cancelled_correlation_id".into(), cancelled.as_str().into());
+        }
+        if !self.routing.operations.is_empty() || self.routing.expected_duration_seconds.is_some() {
+            let mut routing = serde_json::Map::new();
+            let ops = self
+                .routing
+                .operations
+                .iter()
+                .map(Operation::to_json)
+                .collect();
+            routing.insert("ops".into(), Value::Array(ops));
+            if let Some(seconds) = self.routing.expected_duration_seconds {
+                routing.insert("expected_duration_seconds".into(), seconds.into());
+            }
+            if !self.routing.requirements.is_empty() {
+                routing.insert(
+                    "requirements".into(),
+                    self.routing.requirements.clone().into(),
+                );
+            }
+            envelope.insert("routing".into(), Value::Object(routing));
+        }
+        if !self.lines.is_empty() {
+            let lines = self.lines.iter().map(|l| {
+                let mut line =
+                    serde_json::json!({"line_no": l.line_no, "sku": l.sku.as_str(), "qty": l.qty});
+                if let Some(lot) = &l.lot {
+                    line["lot"] = lot.as_str().into();
+                }
+                line
+            });
+            envelope.insert("lines".into(), lines.collect());
+        }
+        envelope.insert(
+            "meta".into(),
+            serde_json::json!({"released_at": self.released_at.to_rfc3339(), "priority": self.priority.as_str()}),
+        );
+        envelope
+    }
+}
+
+impl Operation {
+    /// The operation as the contract writes it: the fields it has, then its other fields.
+    fn to_json(&self) -> Value {
+        let mut op = serde_json::Map::new();
+        op.insert("op_id".into(), self.op_id.as_str().into());
+        op.insert("kind".into(), self.kind.as_str().into());
+        let mut text = |name: &str, value: Option<&str>| {
+            if let Some(v) = value {
+                op.insert(name.into(), v.into());
+            }
+        };
+        text("sku", self.sku.as_ref().map(SkuCode::as_str));
+        text("uom", self.uom.as_deref());
+        text(
+            "from_location",
+            self.from_location.as_ref().map(LocationCode::as_str),
+        );
+        text(
+            "to_location",
+            self.to_location.as_ref().map(LocationCode::as_str),
+        );
+        text("carton", self.carton.as_deref());
+        text("dock", self.dock.as_deref());
+        for (name, value) in [
+            ("qty", self.qty),
+            ("expected_duration_seconds", self.expected_duration_seconds),
+        ] {
+            if let Some(v) = value {
+                op.insert(name.into(), v.into());
+            }
+        }
+        if let Some(cost) = self.expected_cost {
+            op.insert("expected_cost".into(), cost.to_f64().into());
+        }
+        if !self.bom_deltas.is_empty() {
+            let deltas = self
+                .bom_deltas
+                .iter()
+                .map(|d| serde_json::json!({"sku": d.sku.as_str(), "qty": d.qty}));
+            op.insert("bom_deltas".into(), deltas.collect());
+        }
+        for (name, list) in [("skills", &self.skills), ("resources", &self.resources)] {
+            if !list.is_empty() {
+                op.insert(name.into(), list.clone().into());
+            }
+        }
+        for (name, json_text) in &self.attributes {
+            let value =
+                serde_json::from_str(json_text).unwrap_or_else(|_| json_text.as_str().into());
+            op.insert(name.clone(), value);
+        }
+        Value::Object(op)
+    }
 }
 
 /// The document a release is for: a warehouse and a document (line). It has at most one live
@@ -576,15 +762,15 @@ mod tests {
             routing: Routing::default(),
             lines: vec![],
             released_at: UtcMillis(0),
-            priority: 0,
+            priority: Priority::Normal,
             cancelled_correlation_id: cancels.map(|c| CorrelationId::parse(c).unwrap()),
+            envelope: Envelope::new(),
         }
     }
 
-    #[test]
-    fn routing_takes_the_contracts_ops_or_operations_but_not_both() {
+    fn md() -> MasterData {
         use crate::masterdata::{Location, Sku, Tracking, Warehouse};
-        let md = MasterData::new(
+        MasterData::new(
             vec![Warehouse {
                 warehouse_id: WarehouseId::parse("WH-1").unwrap(),
                 name: "x".into(),
@@ -600,16 +786,65 @@ mod tests {
                 location: LocationCode::parse("A").unwrap(),
             }],
             vec![],
-        );
+        )
+    }
+
+    fn validate(body: &Value) -> Result<Release, Rejection> {
+        let defaults = ReleaseDefaults {
+            planner_id: PlannerId::parse("P").unwrap(),
+            correlation_id: CorrelationId::parse("c").unwrap(),
+            now: UtcMillis(1_780_000_000_000),
+        };
+        validate_release(body, &md(), defaults)
+    }
+
+    #[test]
+    fn the_envelope_is_the_body_as_sent_with_what_the_hub_fills_in() {
+        let sent = serde_json::json!({"kind": "SHIPPER_RELEASED", "warehouse_id": "WH-1", "customer": {"ref": 7},
+            "document_ref": {"type": "SHIPPER", "id": "SH-1"},
+            "routing": {"operations": [{"op_id": "op-1", "kind": "PICK", "sku": "S", "qty": 12, "from_location": "A", "tote": "T-1"}], "zone": "Z"},
+            "meta": {"released_at": null, "priority": 1, "wave": "W-7"}});
+        let release = validate(&sent).unwrap();
+        assert_eq!(release.priority, Priority::High, "a number is still read");
+        let envelope = Value::Object(release.envelope.clone());
+        let expected = serde_json::json!({"kind": "SHIPPER_RELEASED", "warehouse_id": "WH-1", "customer": {"ref": 7},
+            "correlation_id": "c", "planner_id": "P",
+            "document_ref": {"type": "SHIPPER", "id": "SH-1"},
+            "routing": {"ops": [{"op_id": "op-1", "kind": "PICK", "sku": "S", "qty": 12, "from_location": "A", "tote": "T-1"}], "zone": "Z"},
+            "meta": {"released_at": UtcMillis(1_780_000_000_000).to_rfc3339(), "priority": "HIGH", "wave": "W-7"}});
+        assert_eq!(envelope, expected);
+        // Without meta at all, and with meta null, the hub's meta is there too.
+        for meta in [None, Some(Value::Null)] {
+            let mut body = sent.clone();
+            match meta {
+                None => body.as_object_mut().unwrap().remove("meta"),
+                Some(null) => body.as_object_mut().unwrap().insert("meta".into(), null),
+            };
+            let release = validate(&body).unwrap();
+            assert_eq!(release.envelope["meta"]["priority"], "NORMAL");
+            assert!(release.envelope["meta"]["released_at"].is_string());
+        }
+        for bad in [
+            serde_json::json!("SOON"),
+            serde_json::json!(1.5),
+            serde_json::json!([]),
+        ] {
+            let mut body = sent.clone();
+            body["meta"]["priority"] = bad;
+            assert_eq!(validate(&body).unwrap_err().field, "/meta/priority");
+        }
+        // Records of before have none: it is rebuilt from the typed fields.
+        let derived = Value::Object(release.derived_envelope());
+        assert_eq!(derived["routing"]["ops"], expected["routing"]["ops"]);
+        assert_eq!(derived["meta"]["priority"], "HIGH");
+    }
+
+    #[test]
+    fn routing_takes_the_contracts_ops_or_operations_but_not_both() {
         let with_routing = |routing: Value| {
             let body = serde_json::json!({"kind": "SHIPPER_RELEASED", "warehouse_id": "WH-1",
                 "document_ref": {"type": "SHIPPER", "id": "SH-1"}, "routing": routing});
-            let defaults = ReleaseDefaults {
-                planner_id: PlannerId::parse("P").unwrap(),
-                correlation_id: CorrelationId::parse("c").unwrap(),
-                now: UtcMillis(0),
-            };
-            validate_release(&body, &md, defaults)
+            validate(&body)
         };
         let op = serde_json::json!([{"op_id": "op-1", "kind": "PICK", "sku": "S", "qty": 1, "from_location": "A"}]);
         let by_ops = with_routing(serde_json::json!({"ops": op})).unwrap();

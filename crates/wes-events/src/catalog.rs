@@ -18,6 +18,14 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../../schemas/dispatch_event.avsc"),
     ),
     (
+        "schemas/dispatch_transport_set.avsc",
+        include_str!("../../../schemas/dispatch_transport_set.avsc"),
+    ),
+    (
+        "schemas/dispatch_poll_acked.avsc",
+        include_str!("../../../schemas/dispatch_poll_acked.avsc"),
+    ),
+    (
         "schemas/warehouse_upserted.avsc",
         include_str!("../../../schemas/warehouse_upserted.avsc"),
     ),
@@ -81,6 +89,8 @@ pub mod topics {
     pub const WORK_STATUS: &str = "wes.realtime.work-status.v1";
     pub const CAPACITY: &str = "wes.realtime.capacity.v1";
     pub const DISPATCH: &str = "wms-wes.dispatch.events.v1";
+    pub const DISPATCH_TRANSPORTS: &str = "wes.masterdata.dispatch-transports.v1";
+    pub const DISPATCH_POLL_ACKS: &str = "wes.dispatch.poll-acks.v1";
     pub const EXCEPTIONS: &str = "wes.realtime.exceptions.v1";
     pub const SUPERVISOR_ACTIONS: &str = "wes.supervisor.actions.v1";
     pub const NOTIFICATIONS: &str = "wes.notifications.v1";

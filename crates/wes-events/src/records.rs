@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wes_domain::amount::Amount;
 use wes_domain::capacity::CapacitySnapshot;
+use wes_domain::dispatch_transport::{DispatchTransport, PollCursor, TransportKind};
 use wes_domain::exception::ExceptionReport;
 use wes_domain::masterdata::{Location, Partner, PartnerRole, Sku, Tracking, Warehouse};
 use wes_domain::movement::{Actor, ActorKind, DocumentRef, DocumentType, Movement, MovementKind};
@@ -14,7 +15,9 @@ use wes_domain::reconcile::{
     Comparison, ConfirmationKind, CountScope, LineComparison, LineKey, ShiftSummary, StockCount,
     Totals, WindowKey,
 };
-use wes_domain::release::{BomDelta, ExpectedLine, Operation, Release, ReleaseKind, Routing};
+use wes_domain::release::{
+    BomDelta, Envelope, ExpectedLine, Operation, Priority, Release, ReleaseKind, Routing,
+};
 use wes_domain::supervisor::SupervisorAction;
 use wes_domain::work_status::{TaskStatus, WorkStatus};
 use wes_domain::*;
@@ -226,6 +229,10 @@ pub struct DispatchEvent {
     pub released_at: i64,
     pub priority: i32,
     pub cancelled_correlation_id: Option<String>,
+    /// Empty in records written before it (decoded with the writer's schema).
+    #[serde(default)]
+    pub priority_level: String,
+    pub envelope: Option<String>,
 }
 
 impl DispatchEvent {
@@ -284,8 +291,37 @@ impl DispatchEvent {
                 })
                 .collect(),
             released_at: r.released_at.0,
-            priority: r.priority,
+            priority: r.priority.rank(),
             cancelled_correlation_id: r.cancelled_correlation_id.as_ref().map(ToString::to_string),
+            priority_level: r.priority.as_str().into(),
+            envelope: Some(
+                serde_json::Value::Object(if r.envelope.is_empty() {
+                    r.derived_envelope()
+                } else {
+                    r.envelope.clone()
+                })
+                .to_string(),
+            ),
+        }
+    }
+
+    /// The priority word; records written before it carry only the number.
+    pub fn priority_word(&self) -> Priority {
+        Priority::parse(&self.priority_level)
+            .unwrap_or_else(|| Priority::from_rank(self.priority.into()))
+    }
+
+    /// The envelope executors receive, as JSON text: the one recorded; for records written
+    /// before it, rebuilt from the typed fields; for a kind this hub does not know, its identity.
+    pub fn envelope_text(&self) -> String {
+        if let Some(text) = &self.envelope {
+            return text.clone();
+        }
+        match self.to_domain() {
+            Ok(release) => serde_json::Value::Object(release.envelope).to_string(),
+            Err(_) => serde_json::json!({"kind": self.kind, "correlation_id": self.correlation_id,
+                "planner_id": self.planner_id, "warehouse_id": self.warehouse_id})
+            .to_string(),
         }
     }
 
@@ -317,7 +353,7 @@ impl DispatchEvent {
             resources: o.resources.clone(),
             attributes: o.attributes.clone(),
         };
-        Ok(Release {
+        let mut release = Release {
             kind: ReleaseKind::parse(&self.kind).ok_or_else(|| invalid("kind", &self.kind))?,
             correlation_id: CorrelationId::from_trusted(&self.correlation_id),
             planner_id: PlannerId::from_trusted(&self.planner_id),
@@ -339,12 +375,134 @@ impl DispatchEvent {
                 })
                 .collect(),
             released_at: UtcMillis(self.released_at),
-            priority: self.priority,
+            priority: self.priority_word(),
             cancelled_correlation_id: self
                 .cancelled_correlation_id
                 .as_deref()
                 .map(CorrelationId::from_trusted),
+            envelope: Envelope::new(),
+        };
+        release.envelope = match &self.envelope {
+            Some(text) => serde_json::from_str(text).map_err(|_| invalid("envelope", text))?,
+            None => release.derived_envelope(),
+        };
+        Ok(release)
+    }
+}
+
+/// `io.wes.v1.DispatchTransportSet` on `wes.masterdata.dispatch-transports.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchTransportSet {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub warehouse_id: String,
+    /// KAFKA, WEBHOOK, POLLING, or NONE when removed.
+    pub transport: String,
+    pub partner_id: Option<String>,
+    pub url: Option<String>,
+    pub sealed_secret: Option<String>,
+    pub previous_sealed_secret: Option<String>,
+    pub rotated_at: Option<i64>,
+    pub configured_at: i64,
+    pub start: Vec<DispatchStart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchStart {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The `transport` of a removal.
+pub const TRANSPORT_REMOVED: &str = "NONE";
+
+impl DispatchTransportSet {
+    pub fn from_domain(t: &DispatchTransport, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            warehouse_id: t.warehouse_id.to_string(),
+            transport: t.transport.as_str().into(),
+            partner_id: Some(t.partner_id.to_string()),
+            url: t.url.clone(),
+            sealed_secret: t.sealed_secret.clone(),
+            previous_sealed_secret: t.previous_sealed_secret.clone(),
+            rotated_at: t.rotated_at.map(|at| at.0),
+            configured_at: t.configured_at.0,
+            start: t
+                .start
+                .iter()
+                .map(|&(partition, offset)| DispatchStart { partition, offset })
+                .collect(),
+        }
+    }
+
+    /// The removal of `warehouse`'s transport.
+    pub fn removed(warehouse: &WarehouseId, recorded_at: UtcMillis) -> Self {
+        Self {
+            event_id: new_event_id(),
+            recorded_at: recorded_at.0,
+            warehouse_id: warehouse.to_string(),
+            transport: TRANSPORT_REMOVED.into(),
+            partner_id: None,
+            url: None,
+            sealed_secret: None,
+            previous_sealed_secret: None,
+            rotated_at: None,
+            configured_at: recorded_at.0,
+            start: vec![],
+        }
+    }
+
+    /// The transport, or `None` for a removal (or a transport this hub does not know).
+    pub fn to_domain(&self) -> Option<DispatchTransport> {
+        Some(DispatchTransport {
+            warehouse_id: WarehouseId::from_trusted(&self.warehouse_id),
+            transport: TransportKind::parse(&self.transport)?,
+            partner_id: PartnerId::from_trusted(self.partner_id.as_deref()?),
+            url: self.url.clone(),
+            sealed_secret: self.sealed_secret.clone(),
+            previous_sealed_secret: self.previous_sealed_secret.clone(),
+            rotated_at: self.rotated_at.map(UtcMillis),
+            configured_at: UtcMillis(self.configured_at),
+            start: self.start.iter().map(|s| (s.partition, s.offset)).collect(),
         })
+    }
+}
+
+/// `io.wes.v1.DispatchPollAcked` on `wes.dispatch.poll-acks.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchPollAcked {
+    pub event_id: String,
+    pub acked_at: i64,
+    pub warehouse_id: String,
+    pub partner_id: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl DispatchPollAcked {
+    pub fn new(
+        warehouse: &WarehouseId,
+        partner: &PartnerId,
+        cursor: PollCursor,
+        acked_at: UtcMillis,
+    ) -> Self {
+        Self {
+            event_id: new_event_id(),
+            acked_at: acked_at.0,
+            warehouse_id: warehouse.to_string(),
+            partner_id: partner.to_string(),
+            partition: cursor.partition,
+            offset: cursor.offset,
+        }
+    }
+
+    pub fn cursor(&self) -> PollCursor {
+        PollCursor {
+            partition: self.partition,
+            offset: self.offset,
+        }
     }
 }
 
@@ -1175,6 +1333,8 @@ pub enum Event {
     Sku(SkuUpserted),
     Location(LocationUpserted),
     Partner(PartnerUpserted),
+    DispatchTransport(DispatchTransportSet),
+    DispatchPollAcked(DispatchPollAcked),
 }
 
 impl Event {
@@ -1199,6 +1359,10 @@ impl Event {
             "io.wes.v1.SkuUpserted" => Event::Sku(apache_avro::from_value(v)?),
             "io.wes.v1.LocationUpserted" => Event::Location(apache_avro::from_value(v)?),
             "io.wes.v1.PartnerUpserted" => Event::Partner(apache_avro::from_value(v)?),
+            "io.wes.v1.DispatchTransportSet" => {
+                Event::DispatchTransport(apache_avro::from_value(v)?)
+            }
+            "io.wes.v1.DispatchPollAcked" => Event::DispatchPollAcked(apache_avro::from_value(v)?),
             other => return Err(EventsError::UnknownRecord(other.to_owned())),
         })
     }
@@ -1219,6 +1383,8 @@ impl Event {
             Event::Sku(e) => &e.event_id,
             Event::Location(e) => &e.event_id,
             Event::Partner(e) => &e.event_id,
+            Event::DispatchTransport(e) => &e.event_id,
+            Event::DispatchPollAcked(e) => &e.event_id,
         }
     }
 }
@@ -1274,6 +1440,8 @@ event_routing!(
     Sku(SkuUpserted),
     Location(LocationUpserted),
     Partner(PartnerUpserted),
+    DispatchTransport(DispatchTransportSet),
+    DispatchPollAcked(DispatchPollAcked),
 );
 
 macro_rules! into_event {
@@ -1300,6 +1468,8 @@ into_event!(
     Sku(SkuUpserted),
     Location(LocationUpserted),
     Partner(PartnerUpserted),
+    DispatchTransport(DispatchTransportSet),
+    DispatchPollAcked(DispatchPollAcked),
 );
 
 impl From<WindowReconciled> for Event {
@@ -1412,6 +1582,18 @@ impl Routed for LocationUpserted {
     const TOPIC: &'static str = topics::LOCATIONS;
     fn key(&self) -> String {
         format!("{}/{}", self.warehouse_id, self.location)
+    }
+}
+impl Routed for DispatchTransportSet {
+    const TOPIC: &'static str = topics::DISPATCH_TRANSPORTS;
+    fn key(&self) -> String {
+        self.warehouse_id.clone()
+    }
+}
+impl Routed for DispatchPollAcked {
+    const TOPIC: &'static str = topics::DISPATCH_POLL_ACKS;
+    fn key(&self) -> String {
+        self.warehouse_id.clone()
     }
 }
 impl Routed for PartnerUpserted {
@@ -1528,8 +1710,13 @@ mod tests {
             },
             lines: vec![],
             released_at: UtcMillis(9),
-            priority: 0,
+            priority: Priority::High,
             cancelled_correlation_id: None,
+            envelope: Default::default(),
+        };
+        let release = Release {
+            envelope: release.derived_envelope(),
+            ..release
         };
         let record = DispatchEvent::from_domain(&release);
         let value = apache_avro::to_value(&record)
@@ -1545,9 +1732,13 @@ mod tests {
         let back: DispatchEvent = apache_avro::from_value(&value).unwrap();
         assert_eq!(back.to_domain().unwrap(), release);
 
-        // A record of before: no decimal, a double with more places than a cost keeps.
+        // A record of before: no decimal, a double with more places than a cost keeps, no
+        // priority word, no envelope.
         let mut old = value.clone();
         forget_decimal_cost(&mut old, 0.30000000000000004);
+        if let AvroValue::Record(fields) = &mut old {
+            fields.retain(|(name, _)| name != "priority_level" && name != "envelope");
+        }
         let read: DispatchEvent = apache_avro::from_value(&old).unwrap();
         assert_eq!(read.routing.operations[0].expected_cost_decimal, None);
         assert_eq!(read.to_domain().unwrap(), release);
@@ -1635,6 +1826,35 @@ mod tests {
             bearer_allowed: false,
         };
         round_trip(&PartnerUpserted::from_domain(&partner, UtcMillis(1)));
+        let transport = DispatchTransport {
+            warehouse_id: WarehouseId::parse("WH-1").unwrap(),
+            transport: TransportKind::Webhook,
+            partner_id: partner.partner_id.clone(),
+            url: Some("https://exec.example/hook".into()),
+            sealed_secret: Some("sealed".into()),
+            previous_sealed_secret: Some("sealed before".into()),
+            rotated_at: Some(UtcMillis(2)),
+            configured_at: UtcMillis(2),
+            start: vec![(0, 3), (1, 0)],
+        };
+        let set = DispatchTransportSet::from_domain(&transport, UtcMillis(2));
+        round_trip(&set);
+        assert_eq!(set.to_domain(), Some(transport.clone()));
+        let removed = DispatchTransportSet::removed(&transport.warehouse_id, UtcMillis(3));
+        round_trip(&removed);
+        assert_eq!(removed.to_domain(), None);
+        let cursor = PollCursor {
+            partition: 1,
+            offset: 7,
+        };
+        let acked = DispatchPollAcked::new(
+            &transport.warehouse_id,
+            &partner.partner_id,
+            cursor,
+            UtcMillis(4),
+        );
+        round_trip(&acked);
+        assert_eq!(acked.cursor(), cursor);
         let work = WorkStatus {
             correlation_id: CorrelationId::parse("ws-1").unwrap(),
             warehouse_id: WarehouseId::parse("WH-1").unwrap(),

@@ -10,6 +10,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use serde_json::Value as Json;
 use wes_events::Catalog;
 
+/// Fields added to records since the previous schemas (all with defaults).
+const ADDED_FIELDS: [&str; 3] = ["expected_cost_decimal", "priority_level", "envelope"];
+
 /// The symbol a later version adds to every enum.
 const ADDED_LATER: &str = "ADDED_LATER";
 
@@ -64,8 +67,8 @@ fn parse(doc: &Json) -> Schema {
     Schema::parse_str(&doc.to_string()).expect("valid schema")
 }
 
-/// The schema as it was before enums had a default, `event_id` was typed as a uuid and costs
-/// had an exact decimal.
+/// The schema as it was before enums had a default, `event_id` was typed as a uuid, costs had an
+/// exact decimal and releases their priority word and envelope.
 fn before_defaults(current: &Json) -> Json {
     let doc = previous(current, true);
     assert_ne!(&doc, current, "every schema changed: {}", current["name"]);
@@ -84,7 +87,7 @@ fn previous(current: &Json, untype_uuids: bool) -> Json {
                     }
                 }
                 if let Some(Json::Array(fields)) = map.get_mut("fields") {
-                    fields.retain(|f| f["name"] != "expected_cost_decimal");
+                    fields.retain(|f| !ADDED_FIELDS.iter().any(|added| f["name"] == *added));
                 }
                 if untype_uuids && map.get("logicalType") == Some(&Json::from("uuid")) {
                     map.remove("logicalType");

@@ -8,6 +8,7 @@
 
 mod auth;
 mod context;
+mod dispatch;
 mod health;
 mod ingest;
 mod masterdata;
@@ -67,6 +68,17 @@ impl AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// Runs a command to its end even if the client goes away: commands that take a turn (releases,
+/// transports, acks) must not stop while their writes are on their way to the log.
+pub(crate) async fn to_the_end<T: Send + 'static>(
+    command: impl std::future::Future<Output = Result<T, wes_app::AppError>> + Send + 'static,
+) -> Result<T, problem::ApiError> {
+    tokio::spawn(command)
+        .await
+        .map_err(|e| problem::ApiError::internal(format!("command task: {e}")))?
+        .map_err(Into::into)
+}
+
 /// The router's routes with the paths they were registered under.
 struct Routes {
     router: Router<Shared>,
@@ -96,6 +108,8 @@ fn routes() -> Routes {
     .route("/wes/v1/realtime/exceptions", post(realtime::exceptions))
     .route("/wes/v1/realtime/work-status", post(realtime::work_status))
     .route("/wes/v1/realtime/capacity", post(realtime::capacity))
+    .route("/wes/v1/dispatch/pending", get(dispatch::pending))
+    .route("/wes/v1/dispatch/ack", post(dispatch::ack))
     .route(
         "/wes/v1/confirmation/shift-summary",
         post(windows::shift_summary),
@@ -158,6 +172,16 @@ fn routes() -> Routes {
     .route(
         "/planner/v1/warehouses/{warehouse_id}",
         put(masterdata::put_record::<wes_app::masterdata::WarehouseIn>),
+    )
+    .route(
+        "/planner/v1/warehouses/{warehouse_id}/dispatch-transport",
+        get(dispatch::get_transport)
+            .put(dispatch::put_transport)
+            .delete(dispatch::delete_transport),
+    )
+    .route(
+        "/planner/v1/warehouses/{warehouse_id}/dispatch-transport/rotate-secret",
+        post(dispatch::rotate_secret),
     )
     .route(
         "/planner/v1/skus/{sku}",

@@ -491,6 +491,119 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
             },
         ),
         (
+            "/wes/v1/dispatch/pending",
+            "get",
+            "getPendingDispatch",
+            Op {
+                summary: "Poll-mode dispatch: the next page of releases",
+                description: "The releases of a warehouse configured for POLLING to this executor, in the warehouse's log order, each as the contract's envelope exactly as the planner sent it. After `since` (a `next_cursor` this hub gave out), or after the acknowledged position: without an ack the same page comes back. `next_cursor` is empty when the page is empty. 409 when the warehouse uses another transport (the problem names it) or none.",
+                tag: "dispatch",
+                access: Executor,
+                parameters: vec![
+                    query("since", "A cursor from an earlier page (opaque)."),
+                    json!({"name": "limit", "in": "query", "required": false, "description": "Most events returned (1-100, default 100).",
+                           "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100}}),
+                    query(
+                        "warehouse_id",
+                        "Required when the credential acts for more than one warehouse.",
+                    ),
+                ],
+                body: None,
+                ok: schema("PendingPage"),
+                errors: &[400, 404, 409],
+            },
+        ),
+        (
+            "/wes/v1/dispatch/ack",
+            "post",
+            "ackDispatch",
+            Op {
+                summary: "Poll-mode dispatch: acknowledge up to a cursor",
+                description: "Moves the executor's position to `cursor` once it has processed the events up to it durably. The same cursor again is a 200 no-op (`advanced: false`); a cursor behind the acknowledged one is 409; an unknown cursor is 404. Acks are events: they survive restarts and rebuilds.",
+                tag: "dispatch",
+                access: Executor,
+                parameters: vec![query(
+                    "warehouse_id",
+                    "Required when the credential acts for more than one warehouse (or give it in the body).",
+                )],
+                body: Some(
+                    json!({"type": "object", "required": ["cursor"], "additionalProperties": false, "properties": {
+                    "cursor": {"type": "string"}, "warehouse_id": {"type": "string"}}}),
+                ),
+                ok: json!({"type": "object", "properties": {"warehouse_id": {"type": "string"}, "cursor": {"type": "string"}, "advanced": {"type": "boolean"}, "replay": {"type": "boolean"}}}),
+                errors: &[400, 404, 409, 413, 415],
+            },
+        ),
+        (
+            "/planner/v1/warehouses/{warehouse_id}/dispatch-transport",
+            "get",
+            "getDispatchTransport",
+            Op {
+                summary: "A warehouse's dispatch transport",
+                description: "KAFKA, WEBHOOK or POLLING, the executor, the webhook URL, whether a secret is set (never the secret) and where delivery started in the dispatch topic.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param("warehouse_id", "Warehouse id.")],
+                body: None,
+                ok: schema("DispatchTransport"),
+                errors: &[400, 404],
+            },
+        ),
+        (
+            "/planner/v1/warehouses/{warehouse_id}/dispatch-transport",
+            "put",
+            "putDispatchTransport",
+            Op {
+                summary: "Configure a warehouse's dispatch transport",
+                description: "One transport per warehouse. A new transport delivers the releases appended after it was configured. The same body again is a no-op (`UNCHANGED`); the same transport with another executor or URL is `UPDATED` and keeps its position; another transport while one is set is 409 (DELETE it first), and so is another webhook secret. The secret is kept sealed (AES-256-GCM) and never shown.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param("warehouse_id", "Warehouse id.")],
+                body: Some(
+                    json!({"type": "object", "required": ["transport", "partner_id"], "additionalProperties": false, "properties": {
+                    "transport": {"enum": ["KAFKA", "WEBHOOK", "POLLING"]},
+                    "partner_id": text("The executor (role EXECUTOR, allowed for the warehouse)."),
+                    "url": text("WEBHOOK only: the receiver's http(s) URL."),
+                    "secret": {"type": "string", "minLength": 16, "maxLength": 256, "description": "WEBHOOK only: the HMAC-SHA256 signing secret."}}}),
+                ),
+                ok: json!({"type": "object", "properties": {"outcome": {"enum": ["CONFIGURED", "UPDATED", "UNCHANGED"]}, "transport": schema("DispatchTransport")}}),
+                errors: &[400, 409, 413, 415, 422],
+            },
+        ),
+        (
+            "/planner/v1/warehouses/{warehouse_id}/dispatch-transport/rotate-secret",
+            "post",
+            "rotateWebhookSecret",
+            Op {
+                summary: "Rotate a webhook transport's secret",
+                description: "The new secret signs from now on; the one it replaces stays the previous secret, which deliveries are also signed with (`X-FGAI-Signature-Previous`) during the overlap after the rotation. The same secret again is a no-op (`rotated: false`). 409 when the warehouse's transport is not WEBHOOK, 404 when it has none.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param("warehouse_id", "Warehouse id.")],
+                body: Some(
+                    json!({"type": "object", "required": ["secret"], "additionalProperties": false, "properties": {
+                    "secret": {"type": "string", "minLength": 16, "maxLength": 256}}}),
+                ),
+                ok: json!({"type": "object", "properties": {"rotated": {"type": "boolean"}, "transport": schema("DispatchTransport")}}),
+                errors: &[400, 404, 409, 413, 415],
+            },
+        ),
+        (
+            "/planner/v1/warehouses/{warehouse_id}/dispatch-transport",
+            "delete",
+            "deleteDispatchTransport",
+            Op {
+                summary: "Remove a warehouse's dispatch transport",
+                description: "Delivery by it stops; the Kafka dispatch topic keeps carrying every release.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param("warehouse_id", "Warehouse id.")],
+                body: None,
+                ok: json!({"type": "object", "properties": {"warehouse_id": {"type": "string"}, "removed": {"type": "boolean"}}}),
+                errors: &[400, 404],
+            },
+        ),
+        (
             "/planner/v1/releases",
             "get",
             "getReleases",
@@ -793,9 +906,18 @@ fn components() -> Value {
                 "correlation_id": text("Assigned when missing."), "planner_id": text("Defaults to the hub's WES_PLANNER_ID."),
                 "warehouse_id": id, "document_ref": schema("DocumentRef"),
                 "routing": {"type": "object", "description": "The whole recipe inline: ordered `ops` (op_id, kind, sku, qty, locations, carton, dock, expected time/cost, bom_deltas, skills, resources, …; `operations` is accepted instead, not both); unknown operation fields are kept.", "properties": {"ops": {"type": "array", "items": {"type": "object", "required": ["op_id", "kind"]}}, "operations": {"type": "array", "items": {"type": "object", "required": ["op_id", "kind"]}}}},
-                "meta": {"type": "object", "properties": {"priority": {"type": "integer"}, "released_at": time}},
+                "meta": {"type": "object", "description": "Unknown fields are kept and delivered.", "properties": {"priority": {"enum": ["LOW", "NORMAL", "HIGH", "URGENT"], "description": "Default NORMAL. A number is still accepted: below 0 LOW, 0 NORMAL, 1 HIGH, above URGENT."}, "released_at": time}},
                 "lines": {"type": "array", "items": {"type": "object"}, "description": "Expected lines (ASN-driven receivers)."},
                 "cancelled_correlation_id": text("CANCELLED only: the release it cancels.")}},
+            "DispatchTransport": {"type": "object", "properties": {
+                "warehouse_id": {"type": "string"}, "transport": {"enum": ["KAFKA", "WEBHOOK", "POLLING"]},
+                "partner_id": {"type": "string"}, "url": {"type": "string"}, "secret_set": {"type": "boolean"}, "rotated_at": time,
+                "configured_at": time, "starts_at": {"type": "array", "items": {"type": "object", "properties": {
+                    "topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"}}}}}},
+            "PendingPage": {"type": "object", "required": ["warehouse_id", "events", "next_cursor"], "properties": {
+                "warehouse_id": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "object", "description": "The contract's release envelope, as the planner sent it."}},
+                "next_cursor": {"type": "string", "description": "Opaque; empty when the page is empty."}}},
             "QueueEntry": {"type": "object", "properties": {
                 "entry_id": text("The exception's event id."), "warehouse_id": {"type": "string"}, "status": {"enum": ["OPEN", "ACKNOWLEDGED", "CLOSED"]},
                 "source": {"type": "string"}, "code": {"type": "string"}, "severity": {"enum": ["LOW", "MEDIUM", "HIGH", "URGENT"]},

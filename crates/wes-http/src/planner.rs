@@ -3,6 +3,7 @@
 use crate::auth::Admin;
 use crate::ingest::{Body, accepted, parse_body, read_body, respond, single_response};
 use crate::problem::ApiError;
+use crate::to_the_end;
 use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
@@ -36,12 +37,8 @@ pub async fn post_releases(
     let bytes = read_body(body, state.settings.max_body_bytes).await?;
     let (single, items) =
         parse_body(&headers, &bytes, state.settings.max_batch_items)?.into_items();
-    // Runs to its end even if the client goes away: releases take turns, and a turn must not end
-    // while its writes are still on their way to the log.
     let app = state.app.clone();
-    let results = tokio::spawn(async move { app.release(items).await })
-        .await
-        .map_err(|e| ApiError::internal(format!("release task: {e}")))??;
+    let results = to_the_end(async move { app.release(items).await }).await?;
     Ok(respond(single, results))
 }
 
@@ -60,9 +57,8 @@ pub async fn amend_release(
         ));
     };
     let app = state.app.clone();
-    let (cancellation, release) = tokio::spawn(async move { app.amend(&original, release).await })
-        .await
-        .map_err(|e| ApiError::internal(format!("amend task: {e}")))??;
+    let (cancellation, release) =
+        to_the_end(async move { app.amend(&original, release).await }).await?;
     if cancellation.problem.is_some() {
         return Ok(single_response(cancellation));
     }

@@ -6,10 +6,12 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
+use wes_domain::dispatch_transport::{DispatchTransport, PollCursor};
 use wes_domain::exception::{ExceptionCode, Severity};
 use wes_domain::masterdata::{
     Location, MasterData, Partner, PartnerRole, Sku, Tracking, Warehouse,
 };
+use wes_domain::release::Envelope;
 use wes_domain::supervisor::{EntryStatus, QueueSource};
 use wes_domain::*;
 
@@ -131,7 +133,8 @@ pub struct ReleaseRow {
     pub warehouse_id: String,
     pub document_ref: serde_json::Value,
     pub released_at: String,
-    pub priority: i64,
+    /// LOW, NORMAL, HIGH or URGENT.
+    pub priority: String,
     pub operations: i64,
     pub cancelled_correlation_id: Option<String>,
     pub cancelled_by: Option<String>,
@@ -147,6 +150,15 @@ pub struct MovementFilter<'a> {
     pub location: Option<&'a str>,
     pub correlation_id: Option<&'a str>,
     pub partner_id: Option<&'a str>,
+}
+
+/// The `kafka_partition` and `kafka_offset` of a row as a poll cursor.
+fn poll_cursor(r: &AnyRow) -> Result<PollCursor, StoreError> {
+    Ok(PollCursor {
+        partition: i32::try_from(r.try_get::<i64, _>("kafka_partition")?)
+            .map_err(|_| StoreError::Corrupt("kafka_partition".into()))?,
+        offset: r.try_get("kafka_offset")?,
+    })
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -218,7 +230,16 @@ impl Store {
             })
         })
         .collect::<Result<_, StoreError>>()?;
-        Ok(MasterData::new(warehouses, skus, locations, partners))
+        let mut md = MasterData::new(warehouses, skus, locations, partners);
+        for r in sqlx::query("SELECT transport FROM md_dispatch_transports")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let transport: DispatchTransport = json_req(&r, "transport")?;
+            md.transports
+                .insert(transport.warehouse_id.clone(), transport);
+        }
+        Ok(md)
     }
 
     pub async fn balances(
@@ -335,7 +356,9 @@ impl Store {
                         "line_no": r.try_get::<Option<i64>, _>("document_line_no")?
                     }),
                     released_at: UtcMillis(r.try_get("released_at")?).to_rfc3339(),
-                    priority: r.try_get("priority")?,
+                    priority: r
+                        .try_get::<Option<String>, _>("priority_level")?
+                        .unwrap_or_default(),
                     operations: r.try_get("operations")?,
                     cancelled_correlation_id: r.try_get("cancelled_correlation_id")?,
                     cancelled_by: r.try_get("cancelled_by")?,
@@ -344,6 +367,87 @@ impl Store {
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Up to `limit` releases of `warehouse` in log order with their cursors: after `after`, or
+    /// from the transport's `start` (the next offset of each partition when it was configured).
+    pub async fn poll_page(
+        &self,
+        warehouse: &WarehouseId,
+        after: Option<PollCursor>,
+        start: &[(i32, i64)],
+        limit: i64,
+    ) -> Result<Vec<(PollCursor, Envelope)>, StoreError> {
+        let mut sql = String::from(
+            "SELECT kafka_partition, kafka_offset, envelope FROM dispatch_releases WHERE warehouse_id = $1",
+        );
+        // Offsets are numbers the hub produced, not input: written into the statement.
+        for (partition, offset) in start {
+            sql.push_str(&format!(
+                " AND NOT (kafka_partition = {partition} AND kafka_offset < {offset})"
+            ));
+        }
+        if let Some(c) = after {
+            sql.push_str(&format!(
+                " AND (kafka_partition > {0} OR (kafka_partition = {0} AND kafka_offset > {1}))",
+                c.partition, c.offset
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY kafka_partition, kafka_offset LIMIT {limit}"
+        ));
+        sqlx::query(&sql)
+            .bind(warehouse.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((poll_cursor(r)?, json_req(r, "envelope")?)))
+            .collect()
+    }
+
+    /// Whether a release of `warehouse` is at `cursor`.
+    pub async fn has_release_at(
+        &self,
+        warehouse: &WarehouseId,
+        cursor: PollCursor,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT correlation_id FROM dispatch_releases
+             WHERE warehouse_id = $1 AND kafka_partition = $2 AND kafka_offset = $3",
+        )
+        .bind(warehouse.as_str())
+        .bind(i64::from(cursor.partition))
+        .bind(cursor.offset)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// `executor`'s acknowledged position in `warehouse`'s dispatch log.
+    pub async fn poll_acked(
+        &self,
+        warehouse: &WarehouseId,
+        executor: &PartnerId,
+    ) -> Result<Option<PollCursor>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kafka_partition, kafka_offset FROM dispatch_poll_acks WHERE warehouse_id = $1 AND partner_id = $2",
+        )
+        .bind(warehouse.as_str())
+        .bind(executor.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| poll_cursor(&r)).transpose()
+    }
+
+    /// Whether rows were projected before the dispatch projection kept envelopes: it is then
+    /// rebuilt, so every release can be delivered as the planner sent it.
+    pub async fn dispatch_needs_rebuild(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT correlation_id FROM dispatch_releases WHERE envelope IS NULL LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
     }
 
     /// The release or cancellation `correlation_id` of `planner`, as the dispatch log holds it.

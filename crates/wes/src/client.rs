@@ -313,30 +313,9 @@ async fn known_warehouses(
     Ok(known)
 }
 
-/// An event as an executor reads it: instants in RFC 3339, an operation's extra fields as JSON,
-/// its cost once, exact.
+/// An event as an executor reads it on every transport: the contract's envelope.
 fn printable(event: &wes_events::DispatchEvent) -> anyhow::Result<Value> {
-    let mut value = serde_json::to_value(event)?;
-    value["released_at"] = json!(wes_domain::UtcMillis(event.released_at).to_rfc3339());
-    for op in value["routing"]["operations"]
-        .as_array_mut()
-        .into_iter()
-        .flatten()
-    {
-        if let Some(exact) = op
-            .as_object_mut()
-            .and_then(|o| o.remove("expected_cost_decimal"))
-            && !exact.is_null()
-        {
-            op["expected_cost"] = exact;
-        }
-        for (_, v) in op["attributes"].as_object_mut().into_iter().flatten() {
-            if let Some(parsed) = v.as_str().and_then(|t| serde_json::from_str(t).ok()) {
-                *v = parsed;
-            }
-        }
-    }
-    Ok(value)
+    Ok(Value::Object(event.to_domain()?.envelope))
 }
 
 pub async fn subscribe(

@@ -72,6 +72,11 @@ pub struct ServeConfig {
     /// no key yet, one is generated and printed once.
     #[arg(long, env = "WES_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+    /// Key that seals webhook secrets (64 hex digits, AES-256). Without it the hub keeps one in
+    /// `secrets.key` in the data directory, created at first start; every hub of a cluster
+    /// needs the same key.
+    #[arg(long, env = "WES_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
     /// With `--demo`: API key of the demo executor `WH-Tokyo-01/AcmeWES` (generated when unset).
     #[arg(long, env = "WES_DEMO_KEY_ACME", hide_env_values = true)]
     pub demo_key_acme: Option<String>,
@@ -81,6 +86,11 @@ pub struct ServeConfig {
     /// With `--demo`: API key of the demo supervisor `WH-Tokyo-01/supervisors` (generated when unset).
     #[arg(long, env = "WES_DEMO_KEY_SUPERVISOR", hide_env_values = true)]
     pub demo_key_supervisor: Option<String>,
+}
+
+/// A secrets key written as 64 hex digits.
+pub fn parse_secrets_key(text: &str) -> Option<[u8; wes_app::secrets::KEY_LEN]> {
+    hex::decode(text.trim()).ok()?.try_into().ok()
 }
 
 /// A setting refused before anything starts: the setting's name and why.
@@ -104,6 +114,14 @@ impl ServeConfig {
             {
                 return Err(refuse(setting, API_KEY_RULE));
             }
+        }
+        if let Some(key) = self.secrets_key.as_deref().filter(|k| !k.is_empty())
+            && parse_secrets_key(key).is_none()
+        {
+            return Err(refuse(
+                "WES_SECRETS_KEY",
+                "must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`",
+            ));
         }
         if wes_domain::PlannerId::parse(&self.planner_id).is_none() {
             return Err(refuse(

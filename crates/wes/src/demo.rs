@@ -146,5 +146,20 @@ pub async fn load(app: &App, config: &ServeConfig) -> anyhow::Result<()> {
         "wes: demo data loaded ({} written, {} unchanged)",
         report.written, report.unchanged
     );
+    // Each demo warehouse gets a transport unless one was configured (kept as the admin left it).
+    for (warehouse, transport, executor) in [
+        ("WH-Tokyo-01", "KAFKA", "WH-Tokyo-01/AcmeWES"),
+        ("WH-Osaka-02", "POLLING", "WH-Osaka-02/BetaWES"),
+    ] {
+        if app.dispatch_transport(warehouse).is_err() {
+            let body = serde_json::json!({"transport": transport, "partner_id": executor});
+            app.set_dispatch_transport(warehouse, &body).await?;
+        }
+        let current = app.dispatch_transport(warehouse)?;
+        println!(
+            "wes: {warehouse} dispatches over {} to {}",
+            current.transport, current.partner_id
+        );
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use wes_app::live::{KafkaLog, SqlStore};
 use wes_app::ports::SystemClock;
+use wes_app::secrets::SecretBox;
 use wes_app::watcher::{PENDING_GRACE, WindowWatcher};
 use wes_app::{App, AppSettings};
 use wes_domain::{PlannerId, UtcMillis};
@@ -146,6 +147,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             reconcile_tolerance: config.reconcile_tolerance,
         },
         dispatch_turn: Default::default(),
+        poll_turn: Default::default(),
+        secrets: SecretBox::new(&secrets_key(&data_dir, config.secrets_key.as_deref())?),
     });
     let state = Arc::new(AppState {
         app: app.clone(),
@@ -167,6 +170,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     if store.has_key_text_window_ids().await? {
         tracing::info!("window ids became URL-safe: rebuilding the windows projection");
         projector.rebuild(ProjectionKind::WINDOWS).await?;
+    }
+    if store.dispatch_needs_rebuild().await? {
+        tracing::info!("releases are kept as sent: rebuilding the dispatch projection");
+        projector.rebuild(ProjectionKind::DISPATCH).await?;
     }
     demo::ensure_admin_key(&app, config.admin_key.as_deref()).await?;
     if config.demo {
@@ -224,6 +231,38 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// The key that seals webhook secrets: `WES_SECRETS_KEY`, or `secrets.key` in the data directory
+/// (created at first start, readable by its owner only).
+fn secrets_key(
+    data_dir: &std::path::Path,
+    configured: Option<&str>,
+) -> anyhow::Result<[u8; wes_app::secrets::KEY_LEN]> {
+    if let Some(text) = configured.filter(|k| !k.is_empty()) {
+        return crate::config::parse_secrets_key(text).context("WES_SECRETS_KEY");
+    }
+    let path = data_dir.join("secrets.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => crate::config::parse_secrets_key(&text)
+            .with_context(|| format!("{} does not hold 64 hex digits", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretBox::generate_key()?;
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            std::io::Write::write_all(
+                &mut file
+                    .open(&path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+                hex::encode(key).as_bytes(),
+            )?;
+            tracing::info!(path = %path.display(), "created the key that seals webhook secrets");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 /// The instance id, created once per data directory.

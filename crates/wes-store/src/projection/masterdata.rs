@@ -1,6 +1,7 @@
 //! Master data: warehouses, SKUs, locations and partners, as validation and authentication read them.
 
 use super::{Applied, Conn, Projection, Record, Spec, TableDef, Tables};
+use crate::columns::to_json;
 use wes_events::Event;
 use wes_events::catalog::topics;
 
@@ -28,6 +29,11 @@ const TABLES: &[TableDef] = &[
          api_key_sha256 TEXT NOT NULL, api_key_expires_at TEXT NOT NULL, recorded_at BIGINT NOT NULL,
          cert_sha256 TEXT NOT NULL DEFAULT '[]', bearer_allowed BIGINT NOT NULL DEFAULT 1",
     ),
+    // The domain's `DispatchTransport` as JSON (its secret sealed).
+    TableDef::new(
+        "md_dispatch_transports",
+        "warehouse_id TEXT PRIMARY KEY, transport TEXT NOT NULL, recorded_at BIGINT NOT NULL",
+    ),
 ];
 
 /// Columns added after the tables were first created.
@@ -41,6 +47,7 @@ const TOPICS: &[&str] = &[
     topics::SKUS,
     topics::LOCATIONS,
     topics::PARTNERS,
+    topics::DISPATCH_TRANSPORTS,
 ];
 
 impl Projection for MasterData {
@@ -109,6 +116,30 @@ impl Projection for MasterData {
                 .execute(&mut *conn)
                 .await?;
             }
+            Event::DispatchTransport(e) => match e.to_domain() {
+                Some(transport) => {
+                    sqlx::query(&format!(
+                        "INSERT INTO {0} (warehouse_id, transport, recorded_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (warehouse_id) DO UPDATE SET transport = excluded.transport, recorded_at = excluded.recorded_at",
+                        t.n("md_dispatch_transports")
+                    ))
+                    .bind(&e.warehouse_id)
+                    .bind(to_json(&transport)?)
+                    .bind(e.recorded_at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                // Removed (or a transport this hub does not know: it cannot deliver it).
+                None => {
+                    sqlx::query(&format!(
+                        "DELETE FROM {0} WHERE warehouse_id = $1",
+                        t.n("md_dispatch_transports")
+                    ))
+                    .bind(&e.warehouse_id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)

@@ -17,6 +17,7 @@ mod capacity;
 mod dispatch;
 mod ledger;
 mod masterdata;
+mod poll_acks;
 mod supervisor;
 mod tasks;
 mod windows;
@@ -138,9 +139,11 @@ impl ProjectionKind {
     pub const SUPERVISOR: ProjectionKind =
         ProjectionKind(&Registered::of::<supervisor::Supervisor>());
     pub const WINDOWS: ProjectionKind = ProjectionKind(&Registered::of::<windows::Windows>());
+    /// Poll-mode executors' acknowledged positions.
+    pub const POLL_ACKS: ProjectionKind = ProjectionKind(&Registered::of::<poll_acks::PollAcks>());
 
     /// The registry: every projection the hub runs.
-    pub const ALL: [ProjectionKind; 7] = [
+    pub const ALL: [ProjectionKind; 8] = [
         Self::MASTER_DATA,
         Self::LEDGER,
         Self::DISPATCH,
@@ -148,6 +151,7 @@ impl ProjectionKind {
         Self::CAPACITY,
         Self::SUPERVISOR,
         Self::WINDOWS,
+        Self::POLL_ACKS,
     ];
 
     fn spec(self) -> &'static Spec {
