@@ -266,8 +266,33 @@ async fn poll_mode_serves_pages_until_acked(db: Db) {
     assert_eq!(ack("not-a-cursor").await.0, 404);
     assert_eq!(ack("00000000000000ffffff").await.0, 404);
     assert_eq!(hub.post(ACK, BETA_KEY, &json!({})).await.0, 400);
-    for (bad, status) in [("?limit=0", 400), ("?limit=101", 400), ("?since=zz", 404)] {
-        assert_eq!(page(bad.into()).await.0, status, "{bad}");
+    let (status, problem) = ack("").await;
+    assert_eq!(
+        (status, &problem["field"]),
+        (400, &json!("/cursor")),
+        "an empty page's cursor"
+    );
+    let extra = json!({"cursor": c2, "extra": 1});
+    assert_eq!(hub.post(ACK, BETA_KEY, &extra).await.1["field"], "/extra");
+    let two_warehouses = json!({"cursor": c2, "warehouse_id": "WH-Osaka-02"});
+    assert_eq!(
+        hub.post(
+            &format!("{ACK}?warehouse_id=WH-Tokyo-01"),
+            BETA_KEY,
+            &two_warehouses
+        )
+        .await
+        .0,
+        400
+    );
+    for (bad, status, field) in [
+        ("?limit=0", 400, "/limit"),
+        ("?limit=abc", 400, "/limit"),
+        ("?limit=101", 400, "/limit"),
+        ("?since=zz", 404, "/since"),
+    ] {
+        let (got, problem) = page(bad.into()).await;
+        assert_eq!((got, &problem["field"]), (status, &json!(field)), "{bad}");
     }
     assert_eq!(ack(&c3).await.0, 200);
     let (_, empty) = page(String::new()).await;

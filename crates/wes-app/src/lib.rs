@@ -7,7 +7,8 @@
 //! - `resolutions`: the three supervisor resolutions of a DISCREPANCY window;
 //! - `watcher`: the window watcher, a reactor (late movements, windows left PENDING);
 //! - `masterdata`: master-data bundles; `releases`: dispatch releases; `supervisor`: queue steps;
-//! - `transports`: each warehouse's dispatch transport; `polling`: poll-mode dispatch pages and acks.
+//! - `transports`: each warehouse's dispatch transport; `polling`: poll-mode dispatch pages and acks;
+//! - `webhooks`: webhook dispatch, a reactor (queue) and a delivery loop (attempts, retries, dead letters).
 //!
 //! Where the coming capabilities go: a station command handler is a module here beside
 //! `confirmations`; webhook delivery and induction metering are reactors beside `watcher`.
@@ -26,6 +27,7 @@ pub mod secrets;
 pub mod supervisor;
 pub mod transports;
 pub mod watcher;
+pub mod webhooks;
 pub mod windows;
 
 #[cfg(test)]
@@ -35,7 +37,7 @@ mod scenarios;
 
 pub use error::AppError;
 
-use ports::{Clock, EventLog, KeyStore, ReadModels, WatchState};
+use ports::{Clock, DeliveryState, EventLog, KeyStore, ReadModels, WatchState, WebhookPoster};
 use std::sync::Arc;
 use wes_domain::PlannerId;
 
@@ -45,6 +47,7 @@ pub struct AppSettings {
     pub planner_id: PlannerId,
     /// Largest per-line difference the reconciler still counts as a match. Default 0.
     pub reconcile_tolerance: i64,
+    pub webhook: webhooks::WebhookSettings,
 }
 
 /// The application: its ports and settings. Cheap to share (`Arc`).
@@ -61,4 +64,7 @@ pub struct App {
     pub poll_turn: tokio::sync::Mutex<()>,
     /// Seals and opens webhook secrets.
     pub secrets: secrets::SecretBox,
+    /// Webhook deliveries (the webhook reactor's work state) and outbound HTTP.
+    pub deliveries: Arc<dyn DeliveryState>,
+    pub poster: Arc<dyn WebhookPoster>,
 }

@@ -14,6 +14,7 @@ use wes_domain::{CorrelationId, PartnerId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_kafka::EventProducer;
 use wes_projector::Projector;
+use wes_store::deliveries::{AttemptRecord, DeliveryRow, NewDelivery};
 use wes_store::idempotency::KeyRequest;
 use wes_store::queries::{QueueFilter, SupervisorEntryRow};
 use wes_store::reactors::WatchedWindow;
@@ -173,6 +174,81 @@ impl ReadModels for SqlStore {
         executor: &PartnerId,
     ) -> AppResult<Option<PollCursor>> {
         Ok(self.store.poll_acked(warehouse, executor).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryState for SqlStore {
+    async fn enqueue(&self, delivery: &NewDelivery) -> AppResult<()> {
+        Ok(self.store.enqueue_delivery(delivery).await?)
+    }
+
+    async fn lane_heads(&self) -> AppResult<Vec<DeliveryRow>> {
+        Ok(self.store.lane_heads().await?)
+    }
+
+    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<()> {
+        Ok(self.store.record_attempt(attempt).await?)
+    }
+
+    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()> {
+        Ok(self.store.drop_delivery(delivery_id).await?)
+    }
+
+    async fn delivery(&self, delivery_id: &str) -> AppResult<Option<DeliveryRow>> {
+        Ok(self.store.delivery(delivery_id).await?)
+    }
+
+    async fn deliveries(
+        &self,
+        warehouse: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> AppResult<Vec<DeliveryRow>> {
+        Ok(self.store.deliveries(warehouse, status, limit).await?)
+    }
+
+    async fn redrive(&self, delivery_id: &str, now: UtcMillis) -> AppResult<bool> {
+        Ok(self.store.redrive(delivery_id, now).await?)
+    }
+
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UtcMillis,
+        until: UtcMillis,
+    ) -> AppResult<bool> {
+        Ok(self.store.hold_lease(name, holder, now, until).await?)
+    }
+}
+
+/// Webhooks over reqwest (rustls).
+pub struct HttpPoster(pub reqwest::Client);
+
+#[async_trait::async_trait]
+impl WebhookPoster for HttpPoster {
+    async fn post(&self, request: WebhookRequest<'_>) -> WebhookAnswer {
+        let mut builder = self
+            .0
+            .post(request.url)
+            .timeout(request.timeout)
+            .body(request.body.to_owned());
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        match builder.send().await {
+            Ok(response) => WebhookAnswer::Status(response.status().as_u16()),
+            Err(e) if e.is_timeout() => {
+                WebhookAnswer::Failed(format!("no answer within {:?}", request.timeout))
+            }
+            Err(e) => WebhookAnswer::Failed(format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )),
+        }
     }
 }
 

@@ -15,6 +15,9 @@ use wes_domain::release::{Dispatched, DocumentKey};
 use wes_domain::*;
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
+use wes_store::deliveries::{
+    AttemptRecord, DEAD_LETTERED, DeliveryRow, NewDelivery, PENDING, RETRYING,
+};
 use wes_store::idempotency::KeyRequest;
 use wes_store::queries::{QueueFilter, SupervisorEntryRow};
 use wes_store::reactors::WatchedWindow;
@@ -42,7 +45,14 @@ pub struct Memory {
     pub watched: Mutex<Vec<WatchedWindow>>,
     pub masterdata: Arc<MasterData>,
     pub now: Mutex<UtcMillis>,
+    pub deliveries: Mutex<Vec<DeliveryRow>>,
+    /// What the webhook receiver answers, in turn (then 200s); the requests it got.
+    pub answers: Mutex<std::collections::VecDeque<WebhookAnswer>>,
+    pub posted: Mutex<Vec<Posted>>,
 }
+
+/// A webhook request as the receiver got it: URL, headers, body.
+pub type Posted = (String, Vec<(&'static str, String)>, String);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().expect("test lock")
@@ -102,10 +112,13 @@ impl Memory {
             settings: AppSettings {
                 planner_id: PlannerId::parse("planner").unwrap(),
                 reconcile_tolerance: 0,
+                webhook: crate::webhooks::WebhookSettings::default(),
             },
             dispatch_turn: Default::default(),
             poll_turn: Default::default(),
             secrets: crate::secrets::SecretBox::new(&[7; crate::secrets::KEY_LEN]),
+            deliveries: self.clone(),
+            poster: self.clone(),
         }
     }
 
@@ -272,6 +285,123 @@ impl WatchState for Memory {
 
     async fn watched(&self, _: UtcMillis) -> AppResult<Vec<WatchedWindow>> {
         Ok(lock(&self.watched).clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl DeliveryState for Memory {
+    async fn enqueue(&self, d: &NewDelivery) -> AppResult<()> {
+        let mut rows = lock(&self.deliveries);
+        if !rows.iter().any(|r| r.delivery_id == d.delivery_id) {
+            rows.push(DeliveryRow {
+                delivery_id: d.delivery_id.clone(),
+                planner_id: d.planner_id.clone(),
+                warehouse_id: d.warehouse_id.clone(),
+                correlation_id: d.correlation_id.clone(),
+                kafka_partition: d.kafka_partition.into(),
+                kafka_offset: d.kafka_offset,
+                body: d.body.clone(),
+                status: PENDING.into(),
+                attempts: 0,
+                first_attempt_at: None,
+                next_attempt_at: d.due_at.0,
+                last_status_code: None,
+                last_error: None,
+                updated_at: d.due_at.0,
+                redrives: 0,
+            });
+        }
+        Ok(())
+    }
+
+    async fn lane_heads(&self) -> AppResult<Vec<DeliveryRow>> {
+        let mut active: Vec<DeliveryRow> = lock(&self.deliveries)
+            .iter()
+            .filter(|r| r.status == PENDING || r.status == RETRYING)
+            .cloned()
+            .collect();
+        active.sort_by_key(|r| {
+            (
+                r.planner_id.clone(),
+                r.warehouse_id.clone(),
+                r.kafka_partition,
+                r.kafka_offset,
+            )
+        });
+        active
+            .dedup_by(|b, a| (&a.planner_id, &a.warehouse_id) == (&b.planner_id, &b.warehouse_id));
+        Ok(active)
+    }
+
+    async fn record_attempt(&self, a: &AttemptRecord<'_>) -> AppResult<()> {
+        for r in lock(&self.deliveries)
+            .iter_mut()
+            .filter(|r| r.delivery_id == a.delivery_id)
+        {
+            r.status = a.status.into();
+            r.attempts = a.attempts;
+            r.first_attempt_at = Some(a.first_attempt_at.0);
+            r.next_attempt_at = a.next_attempt_at.0;
+            r.last_status_code = a.last_status_code;
+            r.last_error = a.last_error.map(str::to_owned);
+            r.updated_at = a.now.0;
+        }
+        Ok(())
+    }
+
+    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()> {
+        lock(&self.deliveries).retain(|r| r.delivery_id != delivery_id);
+        Ok(())
+    }
+
+    async fn delivery(&self, delivery_id: &str) -> AppResult<Option<DeliveryRow>> {
+        Ok(lock(&self.deliveries)
+            .iter()
+            .find(|r| r.delivery_id == delivery_id)
+            .cloned())
+    }
+
+    async fn deliveries(
+        &self,
+        _: Option<&str>,
+        _: Option<&str>,
+        _: i64,
+    ) -> AppResult<Vec<DeliveryRow>> {
+        Ok(lock(&self.deliveries).clone())
+    }
+
+    async fn redrive(&self, delivery_id: &str, now: UtcMillis) -> AppResult<bool> {
+        let mut rows = lock(&self.deliveries);
+        let Some(r) = rows
+            .iter_mut()
+            .find(|r| r.delivery_id == delivery_id && r.status == DEAD_LETTERED)
+        else {
+            return Ok(false);
+        };
+        r.status = PENDING.into();
+        r.attempts = 0;
+        r.first_attempt_at = None;
+        r.next_attempt_at = now.0;
+        r.redrives += 1;
+        Ok(true)
+    }
+
+    async fn hold_lease(&self, _: &str, _: &str, _: UtcMillis, _: UtcMillis) -> AppResult<bool> {
+        Ok(true)
+    }
+}
+
+#[async_trait::async_trait]
+impl WebhookPoster for Memory {
+    async fn post(&self, request: WebhookRequest<'_>) -> WebhookAnswer {
+        lock(&self.posted).push((
+            request.url.to_owned(),
+            request.headers,
+            request.body.to_owned(),
+        ));
+        lock(&self.answers)
+            .pop_front()
+            .unwrap_or(WebhookAnswer::Status(200))
     }
 }
 

@@ -112,7 +112,7 @@ impl App {
         let id = self.polled_warehouse(executor, warehouse)?;
         let transport = self.polling_transport(&id, executor)?;
         let after = match since.filter(|s| !s.is_empty()) {
-            Some(text) => Some(self.known_cursor(&transport, text).await?),
+            Some(text) => Some(self.known_cursor(&transport, "/since", text).await?),
             None => self.reads.poll_acked(&id, &executor.partner_id).await?,
         };
         let page = self
@@ -135,11 +135,12 @@ impl App {
     async fn known_cursor(
         &self,
         transport: &DispatchTransport,
+        field: &str,
         text: &str,
     ) -> Result<PollCursor, AppError> {
         let warehouse = &transport.warehouse_id;
         let unknown = || AppError::Missing {
-            field: "/cursor".into(),
+            field: field.into(),
             detail: format!(
                 "unknown cursor {text:?} for {warehouse}: use a next_cursor of GET /wes/v1/dispatch/pending"
             ),
@@ -164,7 +165,7 @@ impl App {
     ) -> Result<AckOutcome, AppError> {
         let id = self.polled_warehouse(executor, warehouse)?;
         let transport = self.polling_transport(&id, executor)?;
-        let cursor = self.known_cursor(&transport, cursor).await?;
+        let cursor = self.known_cursor(&transport, "/cursor", cursor).await?;
         // Acks of one hub take turns, so "behind" is judged against the latest one.
         let _turn = self.poll_turn.lock().await;
         let executor_id = &executor.partner_id;

@@ -12,6 +12,7 @@ use wes_domain::release::{Dispatched, DocumentKey, Envelope};
 use wes_domain::{CorrelationId, PartnerId, PlannerId, UtcMillis, WarehouseId};
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
+use wes_store::deliveries::{AttemptRecord, DeliveryRow, NewDelivery};
 use wes_store::idempotency::KeyRequest;
 use wes_store::queries::{QueueFilter, SupervisorEntryRow, SupervisorStepRow};
 use wes_store::reactors::WatchedWindow;
@@ -130,6 +131,55 @@ pub trait WatchState: Send + Sync {
     async fn watch_decision(&self, decision: &WindowDecision) -> AppResult<()>;
     /// The windows still watched, after dropping decided ones that ended before `horizon`.
     async fn watched(&self, horizon: UtcMillis) -> AppResult<Vec<WatchedWindow>>;
+}
+
+/// The webhook reactor's durable work state: deliveries and the delivery lease.
+#[async_trait::async_trait]
+pub trait DeliveryState: Send + Sync {
+    async fn enqueue(&self, delivery: &NewDelivery) -> AppResult<()>;
+    /// The oldest delivery left of each lane (planner, warehouse), due or not.
+    async fn lane_heads(&self) -> AppResult<Vec<DeliveryRow>>;
+    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<()>;
+    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()>;
+    async fn delivery(&self, delivery_id: &str) -> AppResult<Option<DeliveryRow>>;
+    async fn deliveries(
+        &self,
+        warehouse: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> AppResult<Vec<DeliveryRow>>;
+    /// A dead-lettered delivery back to PENDING; false when it is not dead-lettered.
+    async fn redrive(&self, delivery_id: &str, now: UtcMillis) -> AppResult<bool>;
+    /// Takes or keeps a lease for `holder` until `until`; false while another holds it.
+    async fn hold_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UtcMillis,
+        until: UtcMillis,
+    ) -> AppResult<bool>;
+}
+
+/// One webhook `POST`.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    pub url: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: &'a str,
+    pub timeout: Duration,
+}
+
+/// What a receiver answered: its status, or why there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookAnswer {
+    Status(u16),
+    Failed(String),
+}
+
+/// Outbound HTTP for webhooks.
+#[async_trait::async_trait]
+pub trait WebhookPoster: Send + Sync {
+    async fn post(&self, request: WebhookRequest<'_>) -> WebhookAnswer;
 }
 
 pub trait Clock: Send + Sync {

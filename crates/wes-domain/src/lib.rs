@@ -17,6 +17,7 @@ pub mod reconcile;
 pub mod rejection;
 pub mod release;
 pub mod supervisor;
+pub mod webhook;
 mod words;
 pub mod work_status;
 

@@ -440,10 +440,15 @@ pub fn validate_release(
     let mut envelope = body.as_object().cloned().unwrap_or_default();
     envelope.insert("correlation_id".into(), correlation_id.as_str().into());
     envelope.insert("planner_id".into(), planner_id.as_str().into());
-    if let Some(Value::Object(routing)) = envelope.get_mut("routing")
-        && let Some(list) = routing.remove(ops_name)
+    // The envelope is constant across kinds: a CANCELLED sent without routing gets an empty one.
+    let sent_routing = envelope.entry("routing").or_insert(Value::Null);
+    if sent_routing.is_null() {
+        *sent_routing = serde_json::json!({"ops": []});
+    }
+    if let Value::Object(sent_routing) = sent_routing
+        && let Some(list) = sent_routing.remove(ops_name)
     {
-        routing.insert("ops".into(), list);
+        sent_routing.insert("ops".into(), list);
     }
     // A null `meta` (validated as absent) becomes the object the hub fills.
     let meta = envelope.entry("meta").or_insert(Value::Null);
@@ -489,26 +494,24 @@ impl Release {
         if let Some(cancelled) = &self.cancelled_correlation_id {
             envelope.insert("cancelled_correlation_id".into(), cancelled.as_str().into());
         }
-        if !self.routing.operations.is_empty() || self.routing.expected_duration_seconds.is_some() {
-            let mut routing = serde_json::Map::new();
-            let ops = self
-                .routing
-                .operations
-                .iter()
-                .map(Operation::to_json)
-                .collect();
-            routing.insert("ops".into(), Value::Array(ops));
-            if let Some(seconds) = self.routing.expected_duration_seconds {
-                routing.insert("expected_duration_seconds".into(), seconds.into());
-            }
-            if !self.routing.requirements.is_empty() {
-                routing.insert(
-                    "requirements".into(),
-                    self.routing.requirements.clone().into(),
-                );
-            }
-            envelope.insert("routing".into(), Value::Object(routing));
+        let mut routing = serde_json::Map::new();
+        let ops = self
+            .routing
+            .operations
+            .iter()
+            .map(Operation::to_json)
+            .collect();
+        routing.insert("ops".into(), Value::Array(ops));
+        if let Some(seconds) = self.routing.expected_duration_seconds {
+            routing.insert("expected_duration_seconds".into(), seconds.into());
         }
+        if !self.routing.requirements.is_empty() {
+            routing.insert(
+                "requirements".into(),
+                self.routing.requirements.clone().into(),
+            );
+        }
+        envelope.insert("routing".into(), Value::Object(routing));
         if !self.lines.is_empty() {
             let lines = self.lines.iter().map(|l| {
                 let mut line =

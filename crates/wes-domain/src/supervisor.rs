@@ -16,6 +16,7 @@ word_enum!(
         Exception = "EXCEPTION",
         WindowDiscrepancy = "WINDOW_DISCREPANCY",
         LateMovement = "LATE_MOVEMENT",
+        DispatchDeadLetter = "DISPATCH_DEAD_LETTER",
     }
 
     /// What a supervisor does to an entry.

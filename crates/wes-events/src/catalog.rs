@@ -22,6 +22,10 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../../schemas/dispatch_transport_set.avsc"),
     ),
     (
+        "schemas/dispatch_dead_lettered.avsc",
+        include_str!("../../../schemas/dispatch_dead_lettered.avsc"),
+    ),
+    (
         "schemas/dispatch_poll_acked.avsc",
         include_str!("../../../schemas/dispatch_poll_acked.avsc"),
     ),
@@ -89,6 +93,7 @@ pub mod topics {
     pub const WORK_STATUS: &str = "wes.realtime.work-status.v1";
     pub const CAPACITY: &str = "wes.realtime.capacity.v1";
     pub const DISPATCH: &str = "wms-wes.dispatch.events.v1";
+    pub const DISPATCH_DLQ: &str = "wms-wes.dispatch.dlq.v1";
     pub const DISPATCH_TRANSPORTS: &str = "wes.masterdata.dispatch-transports.v1";
     pub const DISPATCH_POLL_ACKS: &str = "wes.dispatch.poll-acks.v1";
     pub const EXCEPTIONS: &str = "wes.realtime.exceptions.v1";

@@ -470,6 +470,72 @@ impl DispatchTransportSet {
     }
 }
 
+/// `io.wes.v1.DispatchDeadLettered` on `wms-wes.dispatch.dlq.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchDeadLettered {
+    pub event_id: String,
+    pub recorded_at: i64,
+    pub delivery_id: String,
+    pub warehouse_id: String,
+    pub warehouse_frn: String,
+    pub planner_id: String,
+    pub correlation_id: String,
+    pub partner_id: String,
+    pub url: String,
+    pub dispatch_partition: i32,
+    pub dispatch_offset: i64,
+    pub original_event: String,
+    pub attempts: i32,
+    pub first_attempt_at: i64,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+impl DispatchDeadLettered {
+    /// The id of a delivery's dead letter for the round of attempts that began at `first_attempt_at`.
+    pub fn id_for(delivery_id: &str, first_attempt_at: UtcMillis) -> String {
+        wes_domain::idempotency::event_id(
+            "dispatch-dead-letter",
+            delivery_id,
+            &first_attempt_at.0.to_string(),
+        )
+        .to_string()
+    }
+
+    /// The URGENT page a dead letter raises.
+    pub fn notification(&self) -> NotificationRaised {
+        let answer = match (&self.last_status_code, &self.last_error) {
+            (Some(code), _) => format!("last answer HTTP {code}"),
+            (None, Some(error)) => format!("last error: {error}"),
+            (None, None) => "no answer".into(),
+        };
+        NotificationRaised {
+            notification_id: wes_domain::idempotency::event_id(
+                "notification",
+                "DISPATCH_DEAD_LETTER",
+                &self.event_id,
+            )
+            .to_string(),
+            raised_at: self.recorded_at,
+            warehouse_id: self.warehouse_id.clone(),
+            warehouse_frn: self.warehouse_frn.clone(),
+            severity: "URGENT".into(),
+            source: "DISPATCH_DEAD_LETTER".into(),
+            source_id: self.event_id.clone(),
+            code: "DISPATCH_DEAD_LETTER".into(),
+            summary: format!(
+                "URGENT dispatch to {} for {} undeliverable: release {} given up after {} attempts ({answer}); redrive it with POST /planner/v1/dispatch/dead-letters/{}/redrive",
+                self.partner_id,
+                self.warehouse_id,
+                self.correlation_id,
+                self.attempts,
+                self.delivery_id
+            ),
+            occurred_at: self.recorded_at,
+        }
+    }
+}
+
 /// `io.wes.v1.DispatchPollAcked` on `wes.dispatch.poll-acks.v1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DispatchPollAcked {
@@ -1335,6 +1401,7 @@ pub enum Event {
     Partner(PartnerUpserted),
     DispatchTransport(DispatchTransportSet),
     DispatchPollAcked(DispatchPollAcked),
+    DispatchDeadLettered(DispatchDeadLettered),
 }
 
 impl Event {
@@ -1363,6 +1430,9 @@ impl Event {
                 Event::DispatchTransport(apache_avro::from_value(v)?)
             }
             "io.wes.v1.DispatchPollAcked" => Event::DispatchPollAcked(apache_avro::from_value(v)?),
+            "io.wes.v1.DispatchDeadLettered" => {
+                Event::DispatchDeadLettered(apache_avro::from_value(v)?)
+            }
             other => return Err(EventsError::UnknownRecord(other.to_owned())),
         })
     }
@@ -1385,6 +1455,7 @@ impl Event {
             Event::Partner(e) => &e.event_id,
             Event::DispatchTransport(e) => &e.event_id,
             Event::DispatchPollAcked(e) => &e.event_id,
+            Event::DispatchDeadLettered(e) => &e.event_id,
         }
     }
 }
@@ -1442,6 +1513,7 @@ event_routing!(
     Partner(PartnerUpserted),
     DispatchTransport(DispatchTransportSet),
     DispatchPollAcked(DispatchPollAcked),
+    DispatchDeadLettered(DispatchDeadLettered),
 );
 
 macro_rules! into_event {
@@ -1470,6 +1542,7 @@ into_event!(
     Partner(PartnerUpserted),
     DispatchTransport(DispatchTransportSet),
     DispatchPollAcked(DispatchPollAcked),
+    DispatchDeadLettered(DispatchDeadLettered),
 );
 
 impl From<WindowReconciled> for Event {
@@ -1588,6 +1661,15 @@ impl Routed for DispatchTransportSet {
     const TOPIC: &'static str = topics::DISPATCH_TRANSPORTS;
     fn key(&self) -> String {
         self.warehouse_id.clone()
+    }
+}
+impl Routed for DispatchDeadLettered {
+    const TOPIC: &'static str = topics::DISPATCH_DLQ;
+    fn key(&self) -> String {
+        self.warehouse_frn.clone()
+    }
+    fn notification(&self) -> Option<NotificationRaised> {
+        Some(DispatchDeadLettered::notification(self))
     }
 }
 impl Routed for DispatchPollAcked {
@@ -1855,6 +1937,26 @@ mod tests {
         );
         round_trip(&acked);
         assert_eq!(acked.cursor(), cursor);
+        let dead = DispatchDeadLettered {
+            event_id: DispatchDeadLettered::id_for("d-1", UtcMillis(5)),
+            recorded_at: 6,
+            delivery_id: "d-1".into(),
+            warehouse_id: "WH-1".into(),
+            warehouse_frn: "frn".into(),
+            planner_id: "P".into(),
+            correlation_id: "c".into(),
+            partner_id: partner.partner_id.to_string(),
+            url: "https://exec.example/hook".into(),
+            dispatch_partition: 0,
+            dispatch_offset: 9,
+            original_event: "{}".into(),
+            attempts: 7,
+            first_attempt_at: 5,
+            last_status_code: Some(503),
+            last_error: None,
+        };
+        round_trip(&dead);
+        assert_eq!(dead.notification().severity, "URGENT");
         let work = WorkStatus {
             correlation_id: CorrelationId::parse("ws-1").unwrap(),
             warehouse_id: WarehouseId::parse("WH-1").unwrap(),

@@ -71,9 +71,57 @@ pub async fn delete_transport(
 }
 
 #[derive(Deserialize)]
+pub struct DeliveriesQuery {
+    warehouse_id: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /planner/v1/dispatch/deliveries?warehouse_id&status&limit`: webhook deliveries, newest
+/// first.
+pub async fn deliveries(
+    Admin(state): Admin,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state
+        .app
+        .webhook_deliveries(
+            q.warehouse_id.as_deref(),
+            q.status.as_deref(),
+            crate::planner::limit(q.limit)?,
+        )
+        .await?;
+    let deliveries: Vec<Value> = rows.iter().map(delivery_view).collect();
+    Ok(Json(json!({"deliveries": deliveries})))
+}
+
+/// A delivery with its instants in RFC 3339.
+fn delivery_view(row: &wes_store::deliveries::DeliveryRow) -> Value {
+    let mut view = json!(row);
+    let instant = |ms: i64| Value::String(wes_domain::UtcMillis(ms).to_rfc3339());
+    view["first_attempt_at"] = row.first_attempt_at.map_or(Value::Null, instant);
+    view["next_attempt_at"] = match row.status.as_str() {
+        "PENDING" | "RETRYING" => instant(row.next_attempt_at),
+        _ => Value::Null,
+    };
+    view["updated_at"] = instant(row.updated_at);
+    view
+}
+
+/// `POST /planner/v1/dispatch/dead-letters/{delivery_id}/redrive`.
+pub async fn redrive(
+    Admin(state): Admin,
+    Path(delivery_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let app = state.app.clone();
+    let row = to_the_end(async move { app.redrive(&delivery_id).await }).await?;
+    Ok(Json(delivery_view(&row)))
+}
+
+#[derive(Deserialize)]
 pub struct PendingQuery {
     since: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
     warehouse_id: Option<String>,
 }
 
@@ -85,6 +133,13 @@ pub async fn pending(
 ) -> Result<Json<PendingPage>, ApiError> {
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
+    let limit = match q.limit.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!("limit {text:?} is not a whole number (1-100)"))
+                .with_field("/limit")
+        })?),
+    };
     Ok(Json(
         state
             .app
@@ -92,17 +147,10 @@ pub async fn pending(
                 &partner,
                 q.warehouse_id.as_deref(),
                 q.since.as_deref(),
-                q.limit,
+                limit,
             )
             .await?,
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckBody {
-    cursor: String,
-    warehouse_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,13 +168,36 @@ pub async fn ack(
 ) -> Result<Json<AckOutcome>, ApiError> {
     let md = state.masterdata();
     let partner = executor(&state, &credential, &md)?;
-    let body: AckBody = serde_json::from_value(json_object(&bytes)?).map_err(|e| {
-        ApiError::bad_request(format!("an ack is {{\"cursor\": \"…\"}}: {e}")).with_field("/cursor")
-    })?;
-    let warehouse = body.warehouse_id.or(q.warehouse_id);
+    let body = json_object(&bytes)?;
+    let fields = wes_domain::fields::Fields::of(&body)?;
+    if let Some(unknown) = body.as_object().and_then(|m| {
+        m.keys()
+            .find(|k| !["cursor", "warehouse_id"].contains(&k.as_str()))
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{unknown}`: an ack is {{\"cursor\": \"…\"}}, with `warehouse_id` when the credential acts for several warehouses"
+        ))
+        .with_field(&format!("/{unknown}")));
+    }
+    let cursor = fields.req_str("cursor")?.to_owned();
+    if cursor.is_empty() {
+        return Err(ApiError::bad_request(
+            "an empty cursor acknowledges nothing: ack the next_cursor of a page that had events",
+        )
+        .with_field("/cursor"));
+    }
+    let warehouse = match (fields.opt_str("warehouse_id")?, q.warehouse_id) {
+        (Some(body), Some(query)) if body != query => {
+            return Err(ApiError::bad_request(format!(
+                "warehouse_id {body:?} in the body differs from {query:?} in the query"
+            ))
+            .with_field("/warehouse_id"));
+        }
+        (Some(body), _) => Some(body.to_owned()),
+        (None, query) => query,
+    };
     let app = state.app.clone();
     let outcome =
-        to_the_end(async move { app.ack(&partner, warehouse.as_deref(), &body.cursor).await })
-            .await?;
+        to_the_end(async move { app.ack(&partner, warehouse.as_deref(), &cursor).await }).await?;
     Ok(Json(outcome))
 }

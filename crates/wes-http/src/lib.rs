@@ -179,6 +179,11 @@ fn routes() -> Routes {
             .put(dispatch::put_transport)
             .delete(dispatch::delete_transport),
     )
+    .route("/planner/v1/dispatch/deliveries", get(dispatch::deliveries))
+    .route(
+        "/planner/v1/dispatch/dead-letters/{delivery_id}/redrive",
+        post(dispatch::redrive),
+    )
     .route(
         "/planner/v1/warehouses/{warehouse_id}/dispatch-transport/rotate-secret",
         post(dispatch::rotate_secret),

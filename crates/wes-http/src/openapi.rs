@@ -399,7 +399,10 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                         "warehouse_id",
                         "Only this warehouse (must be allowed for the credential).",
                     ),
-                    query("source", "EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT."),
+                    query(
+                        "source",
+                        "EXCEPTION, WINDOW_DISCREPANCY, LATE_MOVEMENT or DISPATCH_DEAD_LETTER.",
+                    ),
                     query("status", "OPEN, ACKNOWLEDGED or CLOSED."),
                     query("severity", "LOW, MEDIUM, HIGH or URGENT."),
                     query("code", "Exception code."),
@@ -532,6 +535,43 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 ),
                 ok: json!({"type": "object", "properties": {"warehouse_id": {"type": "string"}, "cursor": {"type": "string"}, "advanced": {"type": "boolean"}, "replay": {"type": "boolean"}}}),
                 errors: &[400, 404, 409, 413, 415],
+            },
+        ),
+        (
+            "/planner/v1/dispatch/deliveries",
+            "get",
+            "getWebhookDeliveries",
+            Op {
+                summary: "Webhook deliveries",
+                description: "Newest first: each release of a WEBHOOK warehouse with its status (PENDING, RETRYING, DELIVERED, DEAD_LETTERED), attempts, last status code and error, first and next attempt time.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![
+                    query("warehouse_id", "Warehouse."),
+                    query("status", "PENDING, RETRYING, DELIVERED or DEAD_LETTERED."),
+                    limit(),
+                ],
+                body: None,
+                ok: json!({"type": "object", "properties": {"deliveries": {"type": "array", "items": schema("WebhookDelivery")}}}),
+                errors: &[400],
+            },
+        ),
+        (
+            "/planner/v1/dispatch/dead-letters/{delivery_id}/redrive",
+            "post",
+            "redriveDeadLetter",
+            Op {
+                summary: "Send a dead-lettered delivery again",
+                description: "Back to PENDING with a fresh round of attempts; being its lane's oldest, it goes before the lane's later releases. 404 for an unknown delivery, 409 when it is not DEAD_LETTERED.",
+                tag: "dispatch",
+                access: Admin,
+                parameters: vec![path_param(
+                    "delivery_id",
+                    "The delivery id (X-FGAI-Delivery-Id).",
+                )],
+                body: None,
+                ok: schema("WebhookDelivery"),
+                errors: &[404, 409],
             },
         ),
         (
@@ -914,6 +954,13 @@ fn components() -> Value {
                 "partner_id": {"type": "string"}, "url": {"type": "string"}, "secret_set": {"type": "boolean"}, "rotated_at": time,
                 "configured_at": time, "starts_at": {"type": "array", "items": {"type": "object", "properties": {
                     "topic": {"type": "string"}, "partition": {"type": "integer"}, "offset": {"type": "integer"}}}}}},
+            "WebhookDelivery": {"type": "object", "properties": {
+                "delivery_id": {"type": "string"}, "planner_id": {"type": "string"}, "warehouse_id": {"type": "string"},
+                "correlation_id": {"type": "string"}, "kafka_partition": {"type": "integer"}, "kafka_offset": {"type": "integer"},
+                "status": {"enum": ["PENDING", "RETRYING", "DELIVERED", "DEAD_LETTERED"]}, "attempts": {"type": "integer"},
+                "first_attempt_at": {"type": ["string", "null"], "format": "date-time"}, "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_status_code": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+                "updated_at": time, "redrives": {"type": "integer"}}},
             "PendingPage": {"type": "object", "required": ["warehouse_id", "events", "next_cursor"], "properties": {
                 "warehouse_id": {"type": "string"},
                 "events": {"type": "array", "items": {"type": "object", "description": "The contract's release envelope, as the planner sent it."}},

@@ -43,7 +43,7 @@ pub(crate) fn visible_warehouses(
 #[serde(deny_unknown_fields)]
 pub struct QueueQuery {
     warehouse_id: Option<String>,
-    /// EXCEPTION, WINDOW_DISCREPANCY or LATE_MOVEMENT.
+    /// EXCEPTION, WINDOW_DISCREPANCY, LATE_MOVEMENT or DISPATCH_DEAD_LETTER.
     source: Option<String>,
     status: Option<String>,
     severity: Option<String>,

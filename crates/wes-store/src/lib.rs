@@ -2,6 +2,7 @@
 //! uses `$n` placeholders, BIGINT/TEXT columns and `ON CONFLICT`, which both databases accept.
 
 mod columns;
+pub mod deliveries;
 pub mod idempotency;
 pub mod projection;
 pub mod queries;
@@ -127,6 +128,9 @@ impl Store {
             "CREATE INDEX IF NOT EXISTS ix_idempotency_keys_created ON idempotency_keys (created_at)",
             reactors::OFFSETS_TABLE,
             reactors::WINDOW_WATCH_TABLE,
+            deliveries::DELIVERIES_TABLE,
+            deliveries::DELIVERIES_INDEX,
+            deliveries::LEASES_TABLE,
         ] {
             sqlx::query(ddl).execute(&self.pool).await?;
         }

@@ -77,6 +77,22 @@ pub struct ServeConfig {
     /// needs the same key.
     #[arg(long, env = "WES_SECRETS_KEY", hide_env_values = true)]
     pub secrets_key: Option<String>,
+    /// Webhook retry delays: the first attempt's, then each retry's; the last repeats.
+    #[arg(
+        long,
+        env = "WES_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "0s,5s,30s,2m,10m,1h"
+    )]
+    pub webhook_retry_schedule: String,
+    /// How long after its first attempt a webhook delivery is given up (dead-lettered).
+    #[arg(long, env = "WES_WEBHOOK_GIVE_UP_AFTER", default_value = "24h")]
+    pub webhook_give_up_after: String,
+    /// Per webhook attempt.
+    #[arg(long, env = "WES_WEBHOOK_TIMEOUT", default_value = "10s")]
+    pub webhook_timeout: String,
+    /// How long after a secret rotation deliveries also carry the previous secret's signature.
+    #[arg(long, env = "WES_WEBHOOK_ROTATION_OVERLAP", default_value = "24h")]
+    pub webhook_rotation_overlap: String,
     /// With `--demo`: API key of the demo executor `WH-Tokyo-01/AcmeWES` (generated when unset).
     #[arg(long, env = "WES_DEMO_KEY_ACME", hide_env_values = true)]
     pub demo_key_acme: Option<String>,
@@ -99,6 +115,38 @@ fn refuse(setting: &str, why: impl std::fmt::Display) -> anyhow::Error {
 }
 
 impl ServeConfig {
+    /// The webhook settings, or the one that is wrong.
+    pub fn webhook_settings(&self) -> anyhow::Result<wes_app::webhooks::WebhookSettings> {
+        use wes_domain::webhook::{RetrySchedule, parse_duration_ms};
+        let duration = |setting: &str, text: &str| {
+            parse_duration_ms(text).filter(|ms| *ms > 0).ok_or_else(|| {
+                refuse(
+                    setting,
+                    format!("{text:?} is not a duration like 10s, 2m or 24h"),
+                )
+            })
+        };
+        let schedule =
+            RetrySchedule::parse(&self.webhook_retry_schedule, &self.webhook_give_up_after)
+                .map_err(|why| {
+                    refuse(
+                        "WES_WEBHOOK_RETRY_SCHEDULE / WES_WEBHOOK_GIVE_UP_AFTER",
+                        why,
+                    )
+                })?;
+        Ok(wes_app::webhooks::WebhookSettings {
+            schedule,
+            timeout: std::time::Duration::from_millis(duration(
+                "WES_WEBHOOK_TIMEOUT",
+                &self.webhook_timeout,
+            )? as u64),
+            rotation_overlap_ms: duration(
+                "WES_WEBHOOK_ROTATION_OVERLAP",
+                &self.webhook_rotation_overlap,
+            )?,
+        })
+    }
+
     /// Checks every setting before anything starts (no broker, no topic, no file), naming the
     /// setting that is wrong.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -123,6 +171,7 @@ impl ServeConfig {
                 "must be 64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`",
             ));
         }
+        self.webhook_settings()?;
         if wes_domain::PlannerId::parse(&self.planner_id).is_none() {
             return Err(refuse(
                 "WES_PLANNER_ID",

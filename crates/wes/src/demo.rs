@@ -161,5 +161,9 @@ pub async fn load(app: &App, config: &ServeConfig) -> anyhow::Result<()> {
             current.transport, current.partner_id
         );
     }
+    println!(
+        "wes: to dispatch WH-Tokyo-01 by webhook instead, run `wes executor webhook --listen 127.0.0.1:8090 --secret <16+ characters>`, \
+         then DELETE and PUT /planner/v1/warehouses/WH-Tokyo-01/dispatch-transport with {{\"transport\": \"WEBHOOK\", \"partner_id\": \"WH-Tokyo-01/AcmeWES\", \"url\": \"http://127.0.0.1:8090/\", \"secret\": …}} (docs/executors.md)"
+    );
     Ok(())
 }

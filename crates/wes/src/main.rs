@@ -5,6 +5,7 @@ mod broker;
 mod client;
 mod config;
 mod demo;
+mod executors;
 mod export;
 mod logging;
 mod serve;
@@ -58,7 +59,7 @@ enum Command {
     },
     /// Print the OpenAPI 3.1 document of the HTTP API (what `/openapi.json` serves).
     Openapi,
-    /// The executor side of Kafka dispatch.
+    /// Reference executors: dispatch over Kafka (`subscribe`), webhooks (`webhook`) or polling (`poll`).
     Executor {
         #[command(subcommand)]
         action: ExecutorAction,
@@ -155,6 +156,45 @@ enum ExecutorAction {
         #[arg(long)]
         idle_timeout_secs: Option<u64>,
     },
+    /// Receive webhook dispatch: verify each signature over the raw body (401 when it does not
+    /// verify), dedup on (planner_id, correlation_id) for 24 h, print one JSON line per event.
+    Webhook {
+        /// Address to listen on (the transport's `url` points here).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// The signing secret; give it twice (new and previous) while rotating.
+        #[arg(long = "secret", env = "WES_WEBHOOK_SECRET", hide_env_values = true)]
+        secrets: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        max: Option<usize>,
+    },
+    /// Poll-mode dispatch: append each page to a store file (fsync), then acknowledge it; resume
+    /// from the file after a crash. Prints one JSON line per event.
+    Poll {
+        /// Required when the key acts for more than one warehouse.
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// The store file (JSON lines: events, and the cursor after each page).
+        #[arg(long)]
+        store: std::path::PathBuf,
+        /// The executor's API key.
+        #[arg(long, env = "WES_EXECUTOR_KEY", hide_env_values = true)]
+        key: String,
+        /// Base URL of the hub.
+        #[arg(
+            long = "hub",
+            env = "WES_HUB_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        hub_url: String,
+        /// Milliseconds between polls when there is nothing new.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        max: Option<usize>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -226,6 +266,36 @@ fn main() -> std::process::ExitCode {
                     idle_timeout_secs,
                 };
                 client::subscribe(&warehouse, options, &kafka, &registry).await
+            }
+            Command::Executor {
+                action:
+                    ExecutorAction::Webhook {
+                        listen,
+                        secrets,
+                        max,
+                    },
+                ..
+            } => executors::receive_webhooks(&listen, secrets, max).await,
+            Command::Executor {
+                action:
+                    ExecutorAction::Poll {
+                        warehouse,
+                        store,
+                        key,
+                        hub_url,
+                        interval_ms,
+                        max,
+                    },
+                ..
+            } => {
+                let options = executors::PollOptions {
+                    hub: hub_url.trim_end_matches('/'),
+                    key: &key,
+                    warehouse: warehouse.as_deref(),
+                    interval: std::time::Duration::from_millis(interval_ms),
+                    max,
+                };
+                executors::poll(&store, options).await
             }
         }
     });

@@ -7,10 +7,11 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use wes_app::live::{KafkaLog, SqlStore};
+use wes_app::live::{HttpPoster, KafkaLog, SqlStore};
 use wes_app::ports::SystemClock;
 use wes_app::secrets::SecretBox;
 use wes_app::watcher::{PENDING_GRACE, WindowWatcher};
+use wes_app::webhooks::{WebhookDispatch, run_deliveries};
 use wes_app::{App, AppSettings};
 use wes_domain::{PlannerId, UtcMillis};
 use wes_events::Catalog;
@@ -131,7 +132,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let sql = Arc::new(SqlStore {
         store: store.clone(),
         masterdata: md_rx.clone(),
-        instance_id,
+        instance_id: instance_id.clone(),
     });
     let app = Arc::new(App {
         log: Arc::new(KafkaLog {
@@ -140,15 +141,23 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         }),
         keys: sql.clone(),
         reads: sql.clone(),
-        watch: sql,
+        watch: sql.clone(),
         clock: Arc::new(SystemClock),
         settings: AppSettings {
             planner_id,
             reconcile_tolerance: config.reconcile_tolerance,
+            webhook: config.webhook_settings()?,
         },
         dispatch_turn: Default::default(),
         poll_turn: Default::default(),
         secrets: SecretBox::new(&secrets_key(&data_dir, config.secrets_key.as_deref())?),
+        deliveries: sql.clone(),
+        poster: Arc::new(HttpPoster(
+            reqwest::Client::builder()
+                .user_agent(concat!("wes/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .context("the webhook HTTP client")?,
+        )),
     });
     let state = Arc::new(AppState {
         app: app.clone(),
@@ -183,16 +192,33 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::spawn(purge_expired_keys(store.clone()));
     // Reactors: side-effecting consumers with their own positions (never run by a rebuild).
     wes_projector::reactor::spawn(
-        store,
+        store.clone(),
         &bootstrap,
-        codec_for_reactors,
-        Arc::new(WindowWatcher(app)),
+        codec_for_reactors.clone(),
+        Arc::new(WindowWatcher(app.clone())),
         wes_projector::reactor::Ticks {
             every: PENDING_GRACE,
             min_interval: Duration::from_secs(1),
             wake: vec![projector.changes(ProjectionKind::LEDGER)],
         },
     );
+    // Webhook dispatch: the reactor queues deliveries, the loop (one instance at a time) makes them.
+    let wake_deliveries = Arc::new(tokio::sync::Notify::new());
+    wes_projector::reactor::spawn(
+        store,
+        &bootstrap,
+        codec_for_reactors,
+        Arc::new(WebhookDispatch {
+            app: app.clone(),
+            wake: wake_deliveries.clone(),
+        }),
+        wes_projector::reactor::Ticks {
+            every: Duration::from_secs(3600),
+            min_interval: Duration::from_secs(1),
+            wake: vec![],
+        },
+    );
+    tokio::spawn(run_deliveries(app, instance_id, wake_deliveries));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http_addr))?;

@@ -47,6 +47,7 @@ const TOPICS: &[&str] = &[
     topics::EXCEPTIONS,
     topics::WINDOW_DISCREPANCY,
     topics::LATE_MOVEMENTS,
+    topics::DISPATCH_DLQ,
     topics::SUPERVISOR_ACTIONS,
 ];
 
@@ -143,6 +144,27 @@ impl<'a> EntryOpening<'a> {
                 "{} {} of {} arrived after window {} was decided; the window is unchanged",
                 e.kind, e.qty, e.sku, e.window_id
             )),
+        }
+    }
+
+    /// Entry id = the dead letter's event id; URGENT: a release did not reach its executor.
+    fn dead_letter(e: &'a wes_events::DispatchDeadLettered) -> Self {
+        EntryOpening {
+            entry_id: &e.event_id,
+            warehouse_id: &e.warehouse_id,
+            source: "DISPATCH_DEAD_LETTER",
+            code: "DISPATCH_DEAD_LETTER",
+            severity: "URGENT",
+            opened_at: e.recorded_at,
+            occurred_at: e.first_attempt_at,
+            partner_id: &e.partner_id,
+            correlation_id: &e.correlation_id,
+            document: None,
+            sku: None,
+            location: None,
+            qty: None,
+            device_id: None,
+            message: Some(e.notification().summary),
         }
     }
 
@@ -310,6 +332,9 @@ impl Projection for Supervisor {
             }
             Event::LateMovement(e) => {
                 open_supervisor_entry(conn, t, r, &EntryOpening::late_movement(e)).await
+            }
+            Event::DispatchDeadLettered(e) => {
+                open_supervisor_entry(conn, t, r, &EntryOpening::dead_letter(e)).await
             }
             Event::SupervisorAction(e) => apply_supervisor_action(conn, t, r, e).await,
             _ => Ok(false),
