@@ -187,12 +187,20 @@ impl DeliveryState for SqlStore {
         Ok(self.store.lane_heads().await?)
     }
 
-    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<()> {
+    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<bool> {
         Ok(self.store.record_attempt(attempt).await?)
     }
 
-    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()> {
-        Ok(self.store.drop_delivery(delivery_id).await?)
+    async fn dead_letters_pending(&self) -> AppResult<Vec<DeliveryRow>> {
+        Ok(self.store.dead_letters_pending().await?)
+    }
+
+    async fn dead_letter_written(&self, delivery_id: &str) -> AppResult<()> {
+        Ok(self.store.dead_letter_written(delivery_id).await?)
+    }
+
+    async fn drop_delivery(&self, delivery_id: &str, now: UtcMillis) -> AppResult<()> {
+        Ok(self.store.drop_delivery(delivery_id, now).await?)
     }
 
     async fn delivery(&self, delivery_id: &str) -> AppResult<Option<DeliveryRow>> {

@@ -16,7 +16,7 @@ use wes_domain::*;
 use wes_events::{ConfirmationRecorded, Event, WindowDecision};
 use wes_store::ProjectionKind;
 use wes_store::deliveries::{
-    AttemptRecord, DEAD_LETTERED, DeliveryRow, NewDelivery, PENDING, RETRYING,
+    AttemptRecord, DEAD_LETTERED, DROPPED, DeliveryRow, NewDelivery, PENDING, RETRYING,
 };
 use wes_store::idempotency::KeyRequest;
 use wes_store::queries::{QueueFilter, SupervisorEntryRow};
@@ -43,9 +43,10 @@ pub struct Memory {
     pub late: Mutex<Vec<LateMovementRow>>,
     pub entries: Mutex<HashMap<String, SupervisorEntryRow>>,
     pub watched: Mutex<Vec<WatchedWindow>>,
-    pub masterdata: Arc<MasterData>,
+    pub masterdata: Mutex<Arc<MasterData>>,
     pub now: Mutex<UtcMillis>,
     pub deliveries: Mutex<Vec<DeliveryRow>>,
+    pub dead_letters_pending: Mutex<Vec<String>>,
     /// What the webhook receiver answers, in turn (then 200s); the requests it got.
     pub answers: Mutex<std::collections::VecDeque<WebhookAnswer>>,
     pub posted: Mutex<Vec<Posted>>,
@@ -95,7 +96,7 @@ impl Memory {
             ],
         );
         Arc::new(Memory {
-            masterdata: Arc::new(masterdata),
+            masterdata: Mutex::new(Arc::new(masterdata)),
             movements_end: Mutex::new(vec![(0, 40), (1, 2)]),
             now: Mutex::new(UtcMillis(1_800_000_000_000)),
             ..Memory::default()
@@ -123,7 +124,7 @@ impl Memory {
     }
 
     pub fn partner(&self, id: &str) -> Partner {
-        self.masterdata.partners[&PartnerId::parse(id).unwrap()].clone()
+        lock(&self.masterdata).partners[&PartnerId::parse(id).unwrap()].clone()
     }
 
     pub fn appended(&self) -> Vec<Event> {
@@ -212,7 +213,7 @@ impl KeyStore for Memory {
 #[async_trait::async_trait]
 impl ReadModels for Memory {
     fn master_data(&self) -> Arc<MasterData> {
-        self.masterdata.clone()
+        lock(&self.masterdata).clone()
     }
 
     async fn window(&self, window_id: &str) -> AppResult<Option<WindowRow>> {
@@ -333,24 +334,49 @@ impl DeliveryState for Memory {
         Ok(active)
     }
 
-    async fn record_attempt(&self, a: &AttemptRecord<'_>) -> AppResult<()> {
-        for r in lock(&self.deliveries)
-            .iter_mut()
-            .filter(|r| r.delivery_id == a.delivery_id)
-        {
-            r.status = a.status.into();
-            r.attempts = a.attempts;
-            r.first_attempt_at = Some(a.first_attempt_at.0);
-            r.next_attempt_at = a.next_attempt_at.0;
-            r.last_status_code = a.last_status_code;
-            r.last_error = a.last_error.map(str::to_owned);
-            r.updated_at = a.now.0;
+    async fn record_attempt(&self, a: &AttemptRecord<'_>) -> AppResult<bool> {
+        let mut rows = lock(&self.deliveries);
+        let Some(r) = rows.iter_mut().find(|r| {
+            r.delivery_id == a.delivery_id
+                && (r.status == PENDING || r.status == RETRYING)
+                && r.attempts == a.attempts - 1
+        }) else {
+            return Ok(false);
+        };
+        r.status = a.status.into();
+        r.attempts = a.attempts;
+        r.first_attempt_at = Some(a.first_attempt_at.0);
+        r.next_attempt_at = a.next_attempt_at.0;
+        r.last_status_code = a.last_status_code;
+        r.last_error = a.last_error.map(str::to_owned);
+        r.updated_at = a.now.0;
+        if a.status == DEAD_LETTERED {
+            lock(&self.dead_letters_pending).push(a.delivery_id.to_owned());
         }
+        Ok(true)
+    }
+
+    async fn dead_letters_pending(&self) -> AppResult<Vec<DeliveryRow>> {
+        let pending = lock(&self.dead_letters_pending).clone();
+        Ok(lock(&self.deliveries)
+            .iter()
+            .filter(|r| pending.contains(&r.delivery_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn dead_letter_written(&self, delivery_id: &str) -> AppResult<()> {
+        lock(&self.dead_letters_pending).retain(|d| d != delivery_id);
         Ok(())
     }
 
-    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()> {
-        lock(&self.deliveries).retain(|r| r.delivery_id != delivery_id);
+    async fn drop_delivery(&self, delivery_id: &str, _: UtcMillis) -> AppResult<()> {
+        for r in lock(&self.deliveries)
+            .iter_mut()
+            .filter(|r| r.delivery_id == delivery_id)
+        {
+            r.status = DROPPED.into();
+        }
         Ok(())
     }
 

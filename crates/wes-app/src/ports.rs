@@ -139,8 +139,12 @@ pub trait DeliveryState: Send + Sync {
     async fn enqueue(&self, delivery: &NewDelivery) -> AppResult<()>;
     /// The oldest delivery left of each lane (planner, warehouse), due or not.
     async fn lane_heads(&self) -> AppResult<Vec<DeliveryRow>>;
-    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<()>;
-    async fn drop_delivery(&self, delivery_id: &str) -> AppResult<()>;
+    /// False when the row had moved on (a stale or repeated attempt): nothing recorded.
+    async fn record_attempt(&self, attempt: &AttemptRecord<'_>) -> AppResult<bool>;
+    /// Dead-lettered deliveries whose dead letter is not on the log yet, and marking one written.
+    async fn dead_letters_pending(&self) -> AppResult<Vec<DeliveryRow>>;
+    async fn dead_letter_written(&self, delivery_id: &str) -> AppResult<()>;
+    async fn drop_delivery(&self, delivery_id: &str, now: UtcMillis) -> AppResult<()>;
     async fn delivery(&self, delivery_id: &str) -> AppResult<Option<DeliveryRow>>;
     async fn deliveries(
         &self,

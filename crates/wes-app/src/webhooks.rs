@@ -22,7 +22,7 @@ use wes_events::catalog::topics;
 use wes_events::{DispatchDeadLettered, Event};
 use wes_projector::reactor::Reactor;
 use wes_store::deliveries::{
-    AttemptRecord, DEAD_LETTERED, DELIVERED, DeliveryRow, NewDelivery, RETRYING, STATUSES,
+    AttemptRecord, DEAD_LETTERED, DELIVERED, DeliveryRow, NewDelivery, PENDING, RETRYING, STATUSES,
 };
 use wes_store::projection::Record;
 
@@ -31,6 +31,8 @@ const LEASE: &str = "webhook-delivery";
 const LEASE_TTL: Duration = Duration::from_secs(10);
 /// Longest sleep of the loop between looks at the lanes.
 const IDLE: Duration = Duration::from_secs(1);
+/// How long a lane rests after an attempt failed inside the hub.
+const ERROR_COOLDOWN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookSettings {
@@ -119,10 +121,22 @@ impl App {
         Ok(())
     }
 
-    /// One attempt of `delivery` (its lane's head, due), and what follows from the answer.
-    pub async fn attempt_delivery(&self, delivery: &DeliveryRow) -> Result<(), AppError> {
+    /// One attempt of `head` (its lane's head, due), and what follows from the answer. A head
+    /// read before another attempt of it was recorded is stale: nothing is sent.
+    pub async fn attempt_delivery(&self, head: &DeliveryRow) -> Result<(), AppError> {
+        let Some(delivery) = self
+            .deliveries
+            .delivery(&head.delivery_id)
+            .await?
+            .filter(|d| {
+                [PENDING, RETRYING].contains(&d.status.as_str()) && d.attempts == head.attempts
+            })
+        else {
+            return Ok(());
+        };
         let md = self.reads.master_data();
         let partition = i32::try_from(delivery.kafka_partition).unwrap_or(i32::MAX);
+        let started = self.clock.now();
         let Some(transport) = webhook_of(
             &md.transports,
             &delivery.warehouse_id,
@@ -134,7 +148,10 @@ impl App {
                 warehouse_id = %delivery.warehouse_id,
                 "the warehouse no longer dispatches this release by webhook: delivery dropped"
             );
-            return self.deliveries.drop_delivery(&delivery.delivery_id).await;
+            return self
+                .deliveries
+                .drop_delivery(&delivery.delivery_id, started)
+                .await;
         };
         let warehouse = transport.warehouse_id.as_str();
         let open = |sealed: &Option<String>| -> Result<Option<String>, AppError> {
@@ -144,7 +161,6 @@ impl App {
                 .transpose()
         };
         let secret = open(&transport.sealed_secret)?.unwrap_or_default();
-        let now = self.clock.now();
         let attempt = delivery.attempts + 1;
         let body = delivery.body.as_bytes();
         let mut headers = vec![
@@ -155,7 +171,7 @@ impl App {
         ];
         let in_overlap = transport
             .rotated_at
-            .is_some_and(|at| now.0 - at.0 < self.settings.webhook.rotation_overlap_ms);
+            .is_some_and(|at| started.0 - at.0 < self.settings.webhook.rotation_overlap_ms);
         if in_overlap && let Some(previous) = open(&transport.previous_sealed_secret)? {
             headers.push(("x-fgai-signature-previous", signature(&previous, body)));
         }
@@ -170,7 +186,7 @@ impl App {
             })
             .await;
         let now = self.clock.now();
-        let first_attempt_at = delivery.first_attempt_at.map_or(now, UtcMillis);
+        let first_attempt_at = delivery.first_attempt_at.map_or(started, UtcMillis);
         let (code, error) = match &answer {
             WebhookAnswer::Status(code) => (Some(i64::from(*code)), None),
             WebhookAnswer::Failed(error) => (None, Some(error.as_str())),
@@ -185,65 +201,84 @@ impl App {
             last_error: error,
             now,
         };
-        if matches!(answer, WebhookAnswer::Status(200..=299)) {
-            return self.deliveries.record_attempt(&record).await;
-        }
-        let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
-        match self
-            .settings
-            .webhook
-            .schedule
-            .after_failure(attempts, first_attempt_at, now)
-        {
-            Some(next) => {
-                record.status = RETRYING;
-                record.next_attempt_at = next;
-            }
-            None => {
-                self.dead_letter(delivery, transport, &record).await?;
-                record.status = DEAD_LETTERED;
+        if !matches!(answer, WebhookAnswer::Status(200..=299)) {
+            let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
+            match self
+                .settings
+                .webhook
+                .schedule
+                .after_failure(attempts, first_attempt_at, now)
+            {
+                Some(next) => {
+                    record.status = RETRYING;
+                    record.next_attempt_at = next;
+                }
+                None => record.status = DEAD_LETTERED,
             }
         }
-        self.deliveries.record_attempt(&record).await
+        // Recorded first (a dead letter marked pending), so an attempt is never repeated for a
+        // delivery that ended; then the dead letter goes on the log.
+        if self.deliveries.record_attempt(&record).await? && record.status == DEAD_LETTERED {
+            let recorded = DeliveryRow {
+                attempts: attempt,
+                first_attempt_at: Some(first_attempt_at.0),
+                last_status_code: code,
+                last_error: error.map(str::to_owned),
+                ..delivery
+            };
+            self.dead_letter(&recorded, now).await?;
+        }
+        Ok(())
     }
 
-    /// Writes the given-up delivery to the dead-letter topic (with its URGENT notification; the
-    /// supervisor projection opens the queue entry). Its id is the same for a round of attempts,
-    /// so a repeat after a crash is one dead letter.
-    async fn dead_letter(
-        &self,
-        delivery: &DeliveryRow,
-        transport: &DispatchTransport,
-        last: &AttemptRecord<'_>,
-    ) -> Result<(), AppError> {
+    /// Writes a dead-lettered delivery to the dead-letter topic (with its URGENT notification;
+    /// the supervisor projection opens the queue entry), then marks it written. Its id is the same
+    /// for a round of attempts, so writing it again after a crash is one dead letter.
+    async fn dead_letter(&self, delivery: &DeliveryRow, now: UtcMillis) -> Result<(), AppError> {
+        let warehouse = WarehouseId::from_trusted(&delivery.warehouse_id);
+        let md = self.reads.master_data();
+        let transport = md.transports.get(&warehouse);
+        let first_attempt_at = UtcMillis(delivery.first_attempt_at.unwrap_or(now.0));
         let dead = DispatchDeadLettered {
-            event_id: DispatchDeadLettered::id_for(&delivery.delivery_id, last.first_attempt_at),
-            recorded_at: last.now.0,
+            event_id: DispatchDeadLettered::id_for(&delivery.delivery_id, first_attempt_at),
+            recorded_at: now.0,
             delivery_id: delivery.delivery_id.clone(),
             warehouse_id: delivery.warehouse_id.clone(),
-            warehouse_frn: WarehouseFrn::for_warehouse(&transport.warehouse_id).to_string(),
+            warehouse_frn: WarehouseFrn::for_warehouse(&warehouse).to_string(),
             planner_id: delivery.planner_id.clone(),
             correlation_id: delivery.correlation_id.clone(),
-            partner_id: transport.partner_id.to_string(),
-            url: transport.url.clone().unwrap_or_default(),
+            partner_id: transport
+                .map(|t| t.partner_id.to_string())
+                .unwrap_or_default(),
+            url: transport.and_then(|t| t.url.clone()).unwrap_or_default(),
             dispatch_partition: i32::try_from(delivery.kafka_partition).unwrap_or(i32::MAX),
             dispatch_offset: delivery.kafka_offset,
             original_event: delivery.body.clone(),
-            attempts: i32::try_from(last.attempts).unwrap_or(i32::MAX),
-            first_attempt_at: last.first_attempt_at.0,
-            last_status_code: last.last_status_code.and_then(|c| i32::try_from(c).ok()),
-            last_error: last.last_error.map(str::to_owned),
+            attempts: i32::try_from(delivery.attempts).unwrap_or(i32::MAX),
+            first_attempt_at: first_attempt_at.0,
+            last_status_code: delivery
+                .last_status_code
+                .and_then(|c| i32::try_from(c).ok()),
+            last_error: delivery.last_error.clone(),
         };
         tracing::warn!(
             delivery_id = %delivery.delivery_id,
             warehouse_id = %delivery.warehouse_id,
-            attempts = last.attempts,
+            attempts = delivery.attempts,
             "webhook delivery given up: dead-lettered"
         );
-        self.append_with_notifications(&[Event::DispatchDeadLettered(dead)])
+        self.append_one(Event::DispatchDeadLettered(dead)).await?;
+        self.deliveries
+            .dead_letter_written(&delivery.delivery_id)
             .await
-            .remove(0)
-            .map(|_| ())
+    }
+
+    /// Writes the dead letters a crash or an outage left unwritten.
+    pub async fn write_pending_dead_letters(&self) -> Result<(), AppError> {
+        for delivery in self.deliveries.dead_letters_pending().await? {
+            self.dead_letter(&delivery, self.clock.now()).await?;
+        }
+        Ok(())
     }
 
     /// Deliveries, newest first (`status` one of PENDING, RETRYING, DELIVERED, DEAD_LETTERED).
@@ -288,44 +323,50 @@ impl App {
     }
 }
 
-/// The delivery loop: while this instance holds the lease, attempts every due lane head whose
-/// lane has no attempt in flight; sleeps until the next is due, a wake-up or a second.
-pub async fn run_deliveries(app: Arc<App>, instance: String, wake: Arc<Notify>) {
+/// The delivery loop: while this instance holds the lease, writes dead letters left unwritten
+/// and attempts every due lane head whose lane has no attempt in flight; sleeps until the next is
+/// due, a wake-up or a second. A lane whose attempt failed inside the hub (the database, the log,
+/// a secret that does not open) rests `ERROR_COOLDOWN` before its next attempt.
+pub async fn run_deliveries(app: Arc<App>, holder: String, wake: Arc<Notify>) {
     let in_flight: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
     loop {
         let now = app.clock.now();
         let until = UtcMillis(now.0 + LEASE_TTL.as_millis() as i64);
         let mut wait = IDLE;
-        match app
-            .deliveries
-            .hold_lease(LEASE, &instance, now, until)
-            .await
-        {
-            Ok(true) => match app.deliveries.lane_heads().await {
-                Ok(heads) => {
-                    for head in heads {
-                        if head.next_attempt_at > now.0 {
-                            let due_in =
-                                Duration::from_millis((head.next_attempt_at - now.0) as u64);
-                            wait = wait.min(due_in);
-                            continue;
-                        }
-                        let lane = (head.planner_id.clone(), head.warehouse_id.clone());
-                        if !in_flight.lock().expect("lock").insert(lane.clone()) {
-                            continue;
-                        }
-                        let (app, in_flight, wake) = (app.clone(), in_flight.clone(), wake.clone());
-                        tokio::spawn(async move {
-                            if let Err(e) = app.attempt_delivery(&head).await {
-                                tracing::warn!(delivery_id = %head.delivery_id, error = %e, "webhook attempt not recorded; it will be made again");
-                            }
-                            in_flight.lock().expect("lock").remove(&lane);
-                            wake.notify_one();
-                        });
-                    }
+        match app.deliveries.hold_lease(LEASE, &holder, now, until).await {
+            Ok(true) => {
+                if let Err(e) = app.write_pending_dead_letters().await {
+                    tracing::warn!(error = %e, "writing dead letters; retrying");
                 }
-                Err(e) => tracing::warn!(error = %e, "reading webhook deliveries"),
-            },
+                match app.deliveries.lane_heads().await {
+                    Ok(heads) => {
+                        for head in heads {
+                            if head.next_attempt_at > now.0 {
+                                let due_in =
+                                    Duration::from_millis((head.next_attempt_at - now.0) as u64);
+                                wait = wait.min(due_in);
+                                continue;
+                            }
+                            let lane = (head.planner_id.clone(), head.warehouse_id.clone());
+                            if !in_flight.lock().expect("lock").insert(lane.clone()) {
+                                continue;
+                            }
+                            let (app, in_flight, wake) =
+                                (app.clone(), in_flight.clone(), wake.clone());
+                            tokio::spawn(async move {
+                                let outcome = app.attempt_delivery(&head).await;
+                                if let Err(e) = outcome {
+                                    tracing::warn!(delivery_id = %head.delivery_id, error = %e, "webhook attempt failed inside the hub; the lane rests, then tries again");
+                                    tokio::time::sleep(ERROR_COOLDOWN).await;
+                                }
+                                in_flight.lock().expect("lock").remove(&lane);
+                                wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reading webhook deliveries"),
+                }
+            }
             Ok(false) => wait = LEASE_TTL / 3,
             Err(e) => tracing::warn!(error = %e, "taking the webhook delivery lease"),
         }
@@ -364,10 +405,10 @@ mod tests {
             configured_at: now,
             start: vec![(0, 0)],
         };
-        let mut md = (*m.masterdata).clone();
+        let mut md = (**m.masterdata.lock().unwrap()).clone();
         md.transports
             .insert(transport.warehouse_id.clone(), transport);
-        m.masterdata = Arc::new(md);
+        *m.masterdata.lock().unwrap() = Arc::new(md);
         let mut app = memory.app();
         app.settings.webhook.schedule = RetrySchedule::parse("0s,1s,2s", "5s").unwrap();
         (memory, app)
@@ -477,6 +518,35 @@ mod tests {
             (d1.status.as_str(), d1.attempts, d1.redrives),
             (DELIVERED, 1, 1)
         );
+    }
+
+    #[tokio::test]
+    async fn a_stale_head_sends_nothing_and_a_removed_transport_drops_its_deliveries() {
+        let (memory, app) = hub(None);
+        enqueue(&app, "d1", 1).await;
+        memory
+            .answers
+            .lock()
+            .unwrap()
+            .push_back(WebhookAnswer::Status(500));
+        let stale = attempt_head(&memory, &app).await;
+        app.attempt_delivery(&stale).await.unwrap();
+        assert_eq!(
+            memory.posted.lock().unwrap().len(),
+            1,
+            "read before the first was recorded"
+        );
+        let d1 = app.deliveries.delivery("d1").await.unwrap().unwrap();
+        assert_eq!((d1.status.as_str(), d1.attempts), (RETRYING, 1));
+        // The warehouse stops dispatching by webhook: what waits is dropped, and listed so.
+        let mut md = (*app.reads.master_data()).clone();
+        md.transports.clear();
+        *memory.masterdata.lock().unwrap() = Arc::new(md);
+        let head = app.deliveries.lane_heads().await.unwrap().remove(0);
+        app.attempt_delivery(&head).await.unwrap();
+        assert_eq!(memory.posted.lock().unwrap().len(), 1);
+        let d1 = app.deliveries.delivery("d1").await.unwrap().unwrap();
+        assert_eq!(d1.status, wes_store::deliveries::DROPPED);
     }
 
     #[tokio::test]

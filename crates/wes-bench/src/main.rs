@@ -6,7 +6,9 @@
 //!    in the ledger (p50/p99), polled through the planner API.
 //!
 //! It prints a human summary and one JSON line (`scripts/bench` runs it against a fresh hub).
+//! `--reconcile` and `--dispatch` run the reconcile and dispatch benchmarks instead.
 
+mod dispatch;
 mod reconcile;
 
 use clap::Parser;
@@ -52,6 +54,21 @@ struct Args {
     reconcile_lines: usize,
     #[arg(long, env = "WES_DEMO_KEY_SUPERVISOR", default_value = "")]
     supervisor_key: String,
+    /// Run the dispatch benchmark instead of the ingest one.
+    #[arg(long)]
+    dispatch: bool,
+    /// Dispatch benchmark: warehouses configured for webhooks.
+    #[arg(long, default_value_t = 50)]
+    dispatch_warehouses: usize,
+    /// Dispatch benchmark: releases per second in the steady phase.
+    #[arg(long, default_value_t = 20.0)]
+    dispatch_rate: f64,
+    /// Dispatch benchmark: length of the steady phase.
+    #[arg(long, default_value_t = 20)]
+    dispatch_seconds: u64,
+    /// Dispatch benchmark: releases in the burst.
+    #[arg(long, default_value_t = 5000)]
+    dispatch_burst: usize,
 }
 
 fn movement_json(run: &str, n: usize) -> Value {
@@ -169,6 +186,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.reconcile {
         return reconcile::run(&args).await;
+    }
+    if args.dispatch {
+        return dispatch::run(&args).await;
     }
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let client = reqwest::Client::builder()

@@ -13,6 +13,21 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Whether `header` (`sha256=<hex>`) is the signature of `body` under `secret`, compared in
+/// constant time (what a receiver checks, over the raw body, before parsing it).
+pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
+    let Some(digest) = header
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h).ok())
+    else {
+        return false;
+    };
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.verify_slice(&digest).is_ok()
+}
+
 /// A duration setting: a whole number and a unit, `ms`, `s`, `m`, `h` or `d` (`500ms`, `2m`).
 pub fn parse_duration_ms(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -103,6 +118,12 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        let header = signature("Jefe", b"body");
+        assert!(verify("Jefe", b"body", &header));
+        assert!(!verify("Jefe", b"body!", &header));
+        assert!(!verify("Jeff", b"body", &header));
+        assert!(!verify("Jefe", b"body", "sha256=zz"));
+        assert!(!verify("Jefe", b"body", &header.replace("sha256=", "")));
     }
 
     #[test]

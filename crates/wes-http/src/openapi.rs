@@ -548,7 +548,10 @@ fn routes() -> Vec<(&'static str, &'static str, &'static str, Op)> {
                 access: Admin,
                 parameters: vec![
                     query("warehouse_id", "Warehouse."),
-                    query("status", "PENDING, RETRYING, DELIVERED or DEAD_LETTERED."),
+                    query(
+                        "status",
+                        "PENDING, RETRYING, DELIVERED, DEAD_LETTERED or DROPPED.",
+                    ),
                     limit(),
                 ],
                 body: None,
@@ -957,7 +960,7 @@ fn components() -> Value {
             "WebhookDelivery": {"type": "object", "properties": {
                 "delivery_id": {"type": "string"}, "planner_id": {"type": "string"}, "warehouse_id": {"type": "string"},
                 "correlation_id": {"type": "string"}, "kafka_partition": {"type": "integer"}, "kafka_offset": {"type": "integer"},
-                "status": {"enum": ["PENDING", "RETRYING", "DELIVERED", "DEAD_LETTERED"]}, "attempts": {"type": "integer"},
+                "status": {"enum": ["PENDING", "RETRYING", "DELIVERED", "DEAD_LETTERED", "DROPPED"]}, "attempts": {"type": "integer"},
                 "first_attempt_at": {"type": ["string", "null"], "format": "date-time"}, "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
                 "last_status_code": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
                 "updated_at": time, "redrives": {"type": "integer"}}},

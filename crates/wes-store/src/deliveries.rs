@@ -13,10 +13,14 @@ pub(crate) const DELIVERIES_TABLE: &str = "CREATE TABLE IF NOT EXISTS webhook_de
     correlation_id TEXT NOT NULL, kafka_partition BIGINT NOT NULL, kafka_offset BIGINT NOT NULL,
     body TEXT NOT NULL, status TEXT NOT NULL, attempts BIGINT NOT NULL,
     first_attempt_at BIGINT, next_attempt_at BIGINT NOT NULL, last_status_code BIGINT,
-    last_error TEXT, updated_at BIGINT NOT NULL, redrives BIGINT NOT NULL DEFAULT 0)";
+    last_error TEXT, updated_at BIGINT NOT NULL, redrives BIGINT NOT NULL DEFAULT 0,
+    dead_letter_pending BIGINT NOT NULL DEFAULT 0)";
 
-pub(crate) const DELIVERIES_INDEX: &str = "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_lane
-    ON webhook_deliveries (status, planner_id, warehouse_id, kafka_partition, kafka_offset)";
+pub(crate) const DELIVERIES_INDEXES: [&str; 2] = [
+    "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_lane
+     ON webhook_deliveries (planner_id, warehouse_id, status, kafka_partition, kafka_offset)",
+    "CREATE INDEX IF NOT EXISTS ix_webhook_deliveries_updated ON webhook_deliveries (updated_at)",
+];
 
 pub(crate) const LEASES_TABLE: &str = "CREATE TABLE IF NOT EXISTS reactor_leases (
     name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)";
@@ -25,7 +29,9 @@ pub const PENDING: &str = "PENDING";
 pub const RETRYING: &str = "RETRYING";
 pub const DELIVERED: &str = "DELIVERED";
 pub const DEAD_LETTERED: &str = "DEAD_LETTERED";
-pub const STATUSES: [&str; 4] = [PENDING, RETRYING, DELIVERED, DEAD_LETTERED];
+/// The warehouse's transport was removed or changed before it was delivered.
+pub const DROPPED: &str = "DROPPED";
+pub const STATUSES: [&str; 5] = [PENDING, RETRYING, DELIVERED, DEAD_LETTERED, DROPPED];
 
 /// A dispatch event to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +66,8 @@ pub struct DeliveryRow {
     pub redrives: i64,
 }
 
-/// What an attempt left.
+/// What an attempt left. It applies only if the row is still as the attempt found it (waiting,
+/// after `attempts - 1` attempts): a stale or repeated attempt changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord<'a> {
     pub delivery_id: &'a str,
@@ -116,34 +123,36 @@ impl Store {
     }
 
     /// The head of every lane (planner, warehouse) with work left: its oldest delivery not yet
-    /// delivered or dead-lettered, due or not. Later deliveries of a lane wait behind it.
+    /// delivered, dead-lettered or dropped, due or not (without its body). Later deliveries of a
+    /// lane wait behind it.
     pub async fn lane_heads(&self) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM webhook_deliveries WHERE status IN ($1, $2)
-             ORDER BY planner_id, warehouse_id, kafka_partition, kafka_offset",
+            "SELECT d.delivery_id, d.planner_id, d.warehouse_id, d.correlation_id, d.kafka_partition,
+             d.kafka_offset, '' AS body, d.status, d.attempts, d.first_attempt_at, d.next_attempt_at,
+             d.last_status_code, d.last_error, d.updated_at, d.redrives
+             FROM webhook_deliveries d WHERE d.status IN ($1, $2) AND NOT EXISTS (
+               SELECT 1 FROM webhook_deliveries e WHERE e.planner_id = d.planner_id
+               AND e.warehouse_id = d.warehouse_id AND e.status IN ($1, $2)
+               AND (e.kafka_partition < d.kafka_partition
+                    OR (e.kafka_partition = d.kafka_partition AND e.kafka_offset < d.kafka_offset)))",
         )
         .bind(PENDING)
         .bind(RETRYING)
         .fetch_all(&self.pool)
         .await?;
-        let mut heads: Vec<DeliveryRow> = vec![];
-        for r in &rows {
-            let row = delivery_row(r)?;
-            let same_lane = heads.last().is_some_and(|h| {
-                (&h.planner_id, &h.warehouse_id) == (&row.planner_id, &row.warehouse_id)
-            });
-            if !same_lane {
-                heads.push(row);
-            }
-        }
-        Ok(heads)
+        Ok(rows
+            .iter()
+            .map(delivery_row)
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    pub async fn record_attempt(&self, a: &AttemptRecord<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Records an attempt; false when the row had moved on (another attempt recorded first).
+    pub async fn record_attempt(&self, a: &AttemptRecord<'_>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, attempts = $2, first_attempt_at = $3,
-             next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = $7
-             WHERE delivery_id = $8",
+             next_attempt_at = $4, last_status_code = $5, last_error = $6, updated_at = $7,
+             dead_letter_pending = $8
+             WHERE delivery_id = $9 AND status IN ($10, $11) AND attempts = $12",
         )
         .bind(a.status)
         .bind(a.attempts)
@@ -152,18 +161,54 @@ impl Store {
         .bind(a.last_status_code)
         .bind(a.last_error)
         .bind(a.now.0)
+        .bind(i64::from(a.status == DEAD_LETTERED))
         .bind(a.delivery_id)
+        .bind(PENDING)
+        .bind(RETRYING)
+        .bind(a.attempts - 1)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Drops a delivery its warehouse's transport no longer covers (removed or changed).
-    pub async fn drop_delivery(&self, delivery_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1")
+    /// Dead-lettered deliveries whose dead letter is not on the log yet.
+    pub async fn dead_letters_pending(&self) -> Result<Vec<DeliveryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM webhook_deliveries WHERE dead_letter_pending = 1 AND status = $1",
+        )
+        .bind(DEAD_LETTERED)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(delivery_row)
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// The dead letter of `delivery_id` is on the log.
+    pub async fn dead_letter_written(&self, delivery_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE webhook_deliveries SET dead_letter_pending = 0 WHERE delivery_id = $1")
             .bind(delivery_id)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Drops a waiting delivery its warehouse's transport no longer covers (removed or changed):
+    /// it stays listed as DROPPED.
+    pub async fn drop_delivery(&self, delivery_id: &str, now: UtcMillis) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, last_error = $2, updated_at = $3
+             WHERE delivery_id = $4 AND status IN ($5, $6)",
+        )
+        .bind(DROPPED)
+        .bind("the warehouse's transport was removed or changed before delivery")
+        .bind(now.0)
+        .bind(delivery_id)
+        .bind(PENDING)
+        .bind(RETRYING)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -129,7 +129,8 @@ impl Store {
             reactors::OFFSETS_TABLE,
             reactors::WINDOW_WATCH_TABLE,
             deliveries::DELIVERIES_TABLE,
-            deliveries::DELIVERIES_INDEX,
+            deliveries::DELIVERIES_INDEXES[0],
+            deliveries::DELIVERIES_INDEXES[1],
             deliveries::LEASES_TABLE,
         ] {
             sqlx::query(ddl).execute(&self.pool).await?;

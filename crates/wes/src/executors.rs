@@ -13,15 +13,10 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wes_domain::webhook::signature;
+use wes_domain::webhook::verify;
 
 /// How long a delivered `(planner_id, correlation_id)` is remembered.
 const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
-
-/// Compares without stopping at the first difference, so timing says nothing of a near miss.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0, |d, (x, y)| d | (x ^ y)) == 0
-}
 
 /// Whether a signature header of the request is the HMAC of the raw body under one of `secrets`.
 fn verified(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> bool {
@@ -29,10 +24,9 @@ fn verified(headers: &HeaderMap, body: &[u8], secrets: &[String]) -> bool {
         .iter()
         .filter_map(|name| headers.get(*name)?.to_str().ok())
         .collect();
-    secrets.iter().any(|secret| {
-        let expected = signature(secret, body);
-        given.iter().any(|g| same(g, &expected))
-    })
+    secrets
+        .iter()
+        .any(|secret| given.iter().any(|g| verify(secret, body, g)))
 }
 
 struct Receiver {
@@ -54,17 +48,17 @@ impl Receiver {
         let Ok(event) = serde_json::from_slice::<Value>(body) else {
             return (StatusCode::BAD_REQUEST, "the body is not JSON".into());
         };
-        let key = (
-            event["planner_id"].as_str().unwrap_or_default().to_owned(),
-            event["correlation_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        let mut seen = self.seen.lock().expect("lock");
-        seen.retain(|_, at| at.elapsed() < DEDUP_WINDOW);
-        if seen.insert(key, Instant::now()).is_some() {
-            return (StatusCode::OK, "duplicate, already processed".into());
+        // Events without their identity are printed, never taken for duplicates of each other.
+        if let (Some(planner), Some(correlation)) = (
+            event["planner_id"].as_str(),
+            event["correlation_id"].as_str(),
+        ) {
+            let mut seen = self.seen.lock().expect("lock");
+            seen.retain(|_, at| at.elapsed() < DEDUP_WINDOW);
+            let key = (planner.to_owned(), correlation.to_owned());
+            if seen.insert(key, Instant::now()).is_some() {
+                return (StatusCode::OK, "duplicate, already processed".into());
+            }
         }
         let header = |name: &str| {
             headers
@@ -144,15 +138,18 @@ fn resume(store: &Path) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     let (mut kept, mut cursor, mut at) = (0u64, None, 0u64);
-    for line in std::io::BufReader::new(file).split(b'\n') {
-        let line = line?;
-        at += line.len() as u64 + 1;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = vec![];
+    // Only whole lines count: a last line without its newline was cut short by a crash.
+    while reader.read_until(b'\n', &mut line)? > 0 && line.ends_with(b"\n") {
+        at += line.len() as u64;
         if let Ok(value) = serde_json::from_slice::<Value>(&line)
             && let Some(c) = value.get("cursor").and_then(Value::as_str)
         {
             cursor = Some(c.to_owned());
             kept = at;
         }
+        line.clear();
     }
     let file = std::fs::OpenOptions::new().write(true).open(store)?;
     if file.metadata()?.len() > kept {
@@ -184,12 +181,21 @@ pub async fn poll(store: &Path, options: PollOptions<'_>) -> anyhow::Result<()> 
             if let Some(w) = warehouse {
                 body["warehouse_id"] = w.into();
             }
-            let response = client
-                .post(format!("{hub}/wes/v1/dispatch/ack"))
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await?;
+            let response = loop {
+                match client
+                    .post(format!("{hub}/wes/v1/dispatch/ack"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                {
+                    Ok(response) if response.status().as_u16() != 503 => break response,
+                    // Stored already: the ack is retried until the hub takes it.
+                    Ok(_) => eprintln!("wes: the hub is busy; retrying the ack"),
+                    Err(e) => eprintln!("wes: the hub is unreachable ({e}); retrying the ack"),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            };
             match response.status().as_u16() {
                 // 409: the position is further already (another poller): nothing to do.
                 200 | 409 => Ok(()),
@@ -210,7 +216,14 @@ pub async fn poll(store: &Path, options: PollOptions<'_>) -> anyhow::Result<()> 
         if let Some(w) = options.warehouse {
             url.push_str(&format!("&warehouse_id={w}"));
         }
-        let response = client.get(&url).bearer_auth(options.key).send().await?;
+        let response = match client.get(&url).bearer_auth(options.key).send().await {
+            Ok(response) => response,
+            Err(e) => {
+                eprintln!("wes: the hub is unreachable ({e}); retrying");
+                tokio::time::sleep(options.interval.max(Duration::from_secs(1))).await;
+                continue;
+            }
+        };
         let status = response.status().as_u16();
         if status == 429 || status == 503 {
             let wait = response
@@ -221,10 +234,10 @@ pub async fn poll(store: &Path, options: PollOptions<'_>) -> anyhow::Result<()> 
             tokio::time::sleep(wait).await;
             continue;
         }
-        let page: Value = response.json().await?;
         if status != 200 {
-            bail!("pending answered {status}: {}", page["detail"]);
+            bail!("pending answered {status}: {}", response.text().await?);
         }
+        let page: Value = response.json().await?;
         let events = page["events"].as_array().cloned().unwrap_or_default();
         let cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
         if events.is_empty() {
@@ -261,6 +274,7 @@ mod tests {
 
     #[test]
     fn only_a_signature_over_the_raw_body_with_a_known_secret_verifies() {
+        use wes_domain::webhook::signature;
         let body = br#"{"planner_id":"P","correlation_id":"c"}"#;
         let secrets = vec!["new-secret-0123456789".to_owned()];
         let mut headers = HeaderMap::new();

@@ -155,6 +155,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         poster: Arc::new(HttpPoster(
             reqwest::Client::builder()
                 .user_agent(concat!("wes/", env!("CARGO_PKG_VERSION")))
+                // A redirect would turn the POST into a body-less GET: it is an answer, not a 2xx.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .context("the webhook HTTP client")?,
         )),
@@ -218,7 +220,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             wake: vec![],
         },
     );
-    tokio::spawn(run_deliveries(app, instance_id, wake_deliveries));
+    // The lease holder is this process: a copy of the data directory is another holder.
+    let holder = format!("{instance_id}/{}", uuid::Uuid::new_v4().simple());
+    tokio::spawn(run_deliveries(app, holder, wake_deliveries));
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http_addr))?;
