@@ -88,6 +88,21 @@ async fn call(
     Ok(body)
 }
 
+/// Posts `count` releases in arrays of 200.
+async fn post_in_batches(
+    client: &reqwest::Client,
+    args: &Args,
+    count: usize,
+    release: impl Fn(usize) -> Value,
+) -> anyhow::Result<()> {
+    for chunk in (0..count).collect::<Vec<_>>().chunks(200) {
+        let body = Value::Array(chunk.iter().map(|i| release(*i)).collect());
+        let url = format!("{}/planner/v1/releases", args.hub);
+        call(client, reqwest::Method::POST, url, &args.admin_key, Some(&body)).await?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let load_before = load_average();
     let client = reqwest::Client::builder()
@@ -197,22 +212,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let burst_run = format!("{run}b");
     let burst = args.dispatch_burst;
     let posted = Instant::now();
-    for chunk in (0..burst).collect::<Vec<_>>().chunks(200) {
-        let body = Value::Array(
-            chunk
-                .iter()
-                .map(|i| release(&burst_run, &warehouse(i % n), *i))
-                .collect(),
-        );
-        call(
-            &client,
-            reqwest::Method::POST,
-            format!("{hub}/planner/v1/releases"),
-            admin,
-            Some(&body),
-        )
-        .await?;
-    }
+    post_in_batches(&client, args, burst, |i| {
+        release(&burst_run, &warehouse(i % n), i)
+    })
+    .await?;
     let posting = posted.elapsed();
     let deadline = Instant::now() + Duration::from_secs(600);
     let (first, last) = loop {
@@ -241,22 +244,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
 
     // 3. Polling: 1,000 releases to the polled warehouse, then pages of 100.
     let poll_run = format!("{run}p");
-    for chunk in (0..1000).collect::<Vec<_>>().chunks(200) {
-        let body = Value::Array(
-            chunk
-                .iter()
-                .map(|i| release(&poll_run, POLLED, *i))
-                .collect(),
-        );
-        call(
-            &client,
-            reqwest::Method::POST,
-            format!("{hub}/planner/v1/releases"),
-            admin,
-            Some(&body),
-        )
-        .await?;
-    }
+    post_in_batches(&client, args, 1000, |i| release(&poll_run, POLLED, i)).await?;
     let mut page = Histogram::<u64>::new(3).unwrap();
     let mut ack = Histogram::<u64>::new(3).unwrap();
     let mut polled = 0;
