@@ -98,7 +98,14 @@ async fn post_in_batches(
     for chunk in (0..count).collect::<Vec<_>>().chunks(200) {
         let body = Value::Array(chunk.iter().map(|i| release(*i)).collect());
         let url = format!("{}/planner/v1/releases", args.hub);
-        call(client, reqwest::Method::POST, url, &args.admin_key, Some(&body)).await?;
+        call(
+            client,
+            reqwest::Method::POST,
+            url,
+            &args.admin_key,
+            Some(&body),
+        )
+        .await?;
     }
     Ok(())
 }
