@@ -216,18 +216,9 @@ impl App {
                 None => record.status = DEAD_LETTERED,
             }
         }
-        // Recorded first (a dead letter marked pending), so an attempt is never repeated for a
-        // delivery that ended; then the dead letter goes on the log.
-        if self.deliveries.record_attempt(&record).await? && record.status == DEAD_LETTERED {
-            let recorded = DeliveryRow {
-                attempts: attempt,
-                first_attempt_at: Some(first_attempt_at.0),
-                last_status_code: code,
-                last_error: error.map(str::to_owned),
-                ..delivery
-            };
-            self.dead_letter(&recorded, now).await?;
-        }
+        // A dead letter is only marked here: the delivery loop, alone, writes it to the topic
+        // (`write_pending_dead_letters`), so it is written once, and again after a crash.
+        self.deliveries.record_attempt(&record).await?;
         Ok(())
     }
 
@@ -273,7 +264,7 @@ impl App {
             .await
     }
 
-    /// Writes the dead letters a crash or an outage left unwritten.
+    /// Writes the dead letters marked by attempts (and any a crash or an outage left unwritten).
     pub async fn write_pending_dead_letters(&self) -> Result<(), AppError> {
         for delivery in self.deliveries.dead_letters_pending().await? {
             self.dead_letter(&delivery, self.clock.now()).await?;
@@ -323,8 +314,8 @@ impl App {
     }
 }
 
-/// The delivery loop: while this instance holds the lease, writes dead letters left unwritten
-/// and attempts every due lane head whose lane has no attempt in flight; sleeps until the next is
+/// The delivery loop: while this instance holds the lease, writes the dead letters attempts
+/// marked and attempts every due lane head whose lane has no attempt in flight; sleeps until the next is
 /// due, a wake-up or a second. A lane whose attempt failed inside the hub (the database, the log,
 /// a secret that does not open) rests `ERROR_COOLDOWN` before its next attempt.
 pub async fn run_deliveries(app: Arc<App>, holder: String, wake: Arc<Notify>) {
@@ -473,10 +464,18 @@ mod tests {
             (d1.status.as_str(), d1.attempts, d1.last_status_code),
             (DEAD_LETTERED, 4, Some(404))
         );
+        assert!(memory.appended().is_empty(), "marked, not yet written");
+        app.write_pending_dead_letters().await.unwrap();
+        app.write_pending_dead_letters().await.unwrap();
         let appended = memory.appended();
         let Some(Event::DispatchDeadLettered(dead)) = appended.first() else {
             panic!("a dead letter: {appended:?}");
         };
+        assert_eq!(
+            appended.len(),
+            2,
+            "one dead letter and its page: {appended:?}"
+        );
         assert_eq!((dead.attempts, dead.delivery_id.as_str()), (4, "d1"));
         assert!(
             matches!(appended.get(1), Some(Event::Notification(n)) if n.severity == "URGENT"),
